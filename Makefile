@@ -1,0 +1,40 @@
+# Quick start: `make demo` (set up and serve the demo) and `make test` (set up and run every test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: demo test setup chromium clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime
+
+# Debian's chromium for the browser tests (Playwright never downloads a browser here).
+chromium:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null || { echo "Install Chromium and set CHROMIUM=/path/to/it"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+demo: $(VENV)/.runtime
+	$(BIN)/flask --app app init-db
+	$(BIN)/flask --app app zeuge demo
+	$(BIN)/flask --app app run
+
+# pytest exits 5 when it collects no test: that is a failure here, never a green run.
+test: $(VENV)/.dev chromium
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+clean-demo:
+	rm -rf instance

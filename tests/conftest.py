@@ -1,0 +1,89 @@
+"""Fixtures in the style of Flask's tutorial: an app on a temporary database per test, client, auth, images."""
+import io
+
+import pytest
+from PIL import Image
+
+from zeuge_lite import create_app, queries
+from zeuge_lite.auth import register_user
+from zeuge_lite.db import connect
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """An app with its own database and storage under tmp_path; CSRF off except where a test turns it on."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "test.sqlite3"),
+                      "STORAGE_DIR": str(tmp_path / "storage"), "HUEY_DB": str(tmp_path / "huey.sqlite3"),
+                      "WTF_CSRF_ENABLED": False, "MAX_FILE_BYTES": 5 * 1024 * 1024,
+                      "MAX_IMAGE_PIXELS": 40_000_000})
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def conn(app):
+    """A connection to the test database (the same file the app uses)."""
+    connection = connect(app.config["DATABASE"])
+    yield connection
+    connection.close()
+
+
+class World:
+    """Users, archives, batches and items made directly in the database for a test."""
+
+    def __init__(self, conn, client):
+        self.conn, self.client = conn, client
+
+    def user(self, email, plan="pro", name="Tester"):
+        """Register a user with their own archive on a plan; return (user_id, archive_id)."""
+        user_id = register_user(self.conn, email, name, PASSWORD, f"{email} archive", plan)
+        return user_id, queries.archives_of_user(self.conn, user_id)[0]["id"]
+
+    def login(self, email):
+        return self.client.post("/login", data={"email": email, "password": PASSWORD})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+    def batch(self, archive_id, name="Box 1"):
+        return queries.create_batch(self.conn, archive_id, name)
+
+    def upload(self, batch_id, *files):
+        """Post (filename, bytes) pairs to the upload endpoint; return the JSON results."""
+        data = {"files": [(io.BytesIO(content), name) for name, content in files]}
+        response = self.client.post(f"/batches/{batch_id}/upload", data=data,
+                                    headers={"Accept": "application/json"}, content_type="multipart/form-data")
+        assert response.status_code == 200, response.data
+        return response.get_json()["results"]
+
+
+@pytest.fixture
+def world(conn, client):
+    return World(conn, client)
+
+
+def image_bytes(fmt="JPEG", size=(64, 48), color=(200, 30, 30), mode="RGB", **save_args):
+    """A small real image encoded in a format, for upload tests."""
+    image = Image.new(mode, size, color)
+    if mode == "RGB":  # some structure, so thumbnails and hashes are not of a flat field
+        for x in range(size[0] // 2):
+            image.putpixel((x, size[1] // 2), (0, 0, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **save_args)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_image():
+    return image_bytes

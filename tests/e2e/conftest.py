@@ -1,0 +1,88 @@
+"""A real server process and a real browser (Playwright driving Debian's chromium)."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url, process, timeout_s=30):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with code {process.returncode}")
+        try:
+            urllib.request.urlopen(url + "/login", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)  # polling a condition: the port is not open yet
+    raise TimeoutError(f"server at {url} did not answer within {timeout_s}s")
+
+
+def server_env(tmp_path, **extra):
+    """Environment for a server process with its own database and storage."""
+    env = dict(os.environ, ZEUGE_DATABASE=str(tmp_path / "e2e.sqlite3"), ZEUGE_STORAGE_DIR=str(tmp_path / "st"),
+               ZEUGE_HUEY_DB=str(tmp_path / "huey.sqlite3"), ZEUGE_SECRET_KEY="e2e-secret", **extra)
+    return env
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """`flask run` in its own process on a free port; yields its base URL."""
+    port = _free_port()
+    env = server_env(tmp_path)
+    log = open(tmp_path / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, started by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make chromium` or set CHROMIUM")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page per test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name):
+    """Save a full-page screenshot as a test artefact."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

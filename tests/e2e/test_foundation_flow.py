@@ -1,0 +1,92 @@
+"""In a real browser: register, batch, drag-and-drop upload, drag reorder kept on reload, metadata,
+delete after confirmation, the free plan's upgrade prompt."""
+import base64
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import image_bytes
+from tests.e2e.conftest import screenshot
+
+pytestmark = pytest.mark.e2e
+
+COLORS = {"red.png": (220, 20, 20), "green.png": (20, 180, 20), "blue.png": (20, 20, 220)}
+
+
+def _drop_files(page, selector, files):
+    """Dispatch a real drop event carrying File objects, as a person dragging files from the desktop does."""
+    payload = [{"name": n, "b64": base64.b64encode(d).decode(), "type": "image/png"} for n, d in files]
+    handle = page.evaluate_handle("""(files) => {
+        const dt = new DataTransfer();
+        for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+            dt.items.add(new File([bytes], f.name, {type: f.type}));
+        }
+        return dt; }""", payload)
+    page.dispatch_event(selector, "drop", {"dataTransfer": handle})
+
+
+def _tile_names(page):
+    return page.locator("#item-grid .filename").all_inner_texts()
+
+
+def test_archivist_flow(live_server, page):
+    page.goto(live_server + "/register")
+    page.fill("input[name=name]", "Erika")
+    page.fill("input[name=email]", "erika@example.org")
+    page.fill("input[name=password]", "a long password")
+    page.click("button.primary")
+    expect(page.locator("h1")).to_contain_text("Erika's archive")
+    page.fill("input[name=name]", "Box 12")
+    page.click("text=Create batch")
+    expect(page.locator(".stepper a.active")).to_have_text("1. Upload")
+
+    files = [(name, image_bytes("PNG", size=(120, 90), color=color)) for name, color in COLORS.items()]
+    _drop_files(page, "#dropzone", files + [("notes.png", b"not an image at all")])
+    expect(page.locator("#upload-list li.result-added")).to_have_count(3)
+    expect(page.locator("#upload-list li.result-refused")).to_contain_text("not an image file")
+    screenshot(page, "01-upload")
+
+    page.click("text=See the items")
+    expect(page.locator("#item-grid .tile")).to_have_count(3)
+    assert _tile_names(page) == ["red.png", "green.png", "blue.png"]
+    page.locator("#item-grid .tile").nth(2).drag_to(page.locator("#item-grid .tile").nth(0))
+    expect(page.locator("#item-grid .filename").first).to_have_text("blue.png")
+    page.reload()
+    assert _tile_names(page) == ["blue.png", "red.png", "green.png"]
+    page.get_by_role("button", name="Move green.png earlier").click()
+    expect(page.locator("#item-grid .filename").nth(1)).to_have_text("green.png")
+    page.reload()
+    assert _tile_names(page) == ["blue.png", "green.png", "red.png"]
+    screenshot(page, "02-items")
+
+    page.click("text=green.png")
+    page.fill("input[name=title]", "Harvest festival")
+    page.fill("input[name=accession_number]", "ZL-1931-004")
+    page.click("text=Save metadata")
+    expect(page.locator(".flash")).to_contain_text("Metadata saved")
+    expect(page.locator("input[name=title]")).to_have_value("Harvest festival")
+    screenshot(page, "03-item")
+
+    page.click("text=Delete item…")
+    expect(page.locator("main")).to_contain_text("cannot be undone")
+    screenshot(page, "04-delete-confirm")
+    page.click("#confirm-delete")
+    expect(page.locator(".flash")).to_contain_text("deleted permanently")
+    assert _tile_names(page) == ["blue.png", "red.png"]
+
+    page.click("text=4. Metadata")
+    page.locator("input[aria-label='title of red.png']").fill("Red barn")
+    page.locator("input[aria-label='title of red.png']").press("Tab")
+    expect(page.locator("td.saved").nth(1)).to_contain_text("Saved")
+    page.reload()
+    expect(page.locator("input[aria-label='title of red.png']")).to_have_value("Red barn")
+    screenshot(page, "05-metadata")
+
+    page.click("text=3. Similarity")
+    expect(page.locator("#upgrade-prompt")).to_contain_text("Pro plan")
+    screenshot(page, "06-similarity-free")
+    page.click("#upgrade-prompt >> text=See plans")
+    expect(page).to_have_url(re.compile(r"/plans$"))
+    screenshot(page, "07-plans")

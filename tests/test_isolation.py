@@ -1,0 +1,57 @@
+"""Every route with an id: a member of another archive gets 404, an anonymous user is sent to log in."""
+import pytest
+
+from tests.conftest import image_bytes
+
+ID_ARGUMENTS = {"archive_id", "batch_id", "item_id"}
+
+
+def _routes_with_ids(app):
+    for rule in app.url_map.iter_rules():
+        if ID_ARGUMENTS & set(rule.arguments):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method
+
+
+@pytest.fixture
+def victim(world):
+    """An archive with a batch and an item that belongs to someone else."""
+    _user, archive = world.user("victim@x.org")
+    world.login("victim@x.org")
+    batch = world.batch(archive)
+    item = world.upload(batch, ("secret.png", image_bytes("PNG")))[0]["item_id"]
+    world.logout()
+    return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb"}
+
+
+def _url(app, rule, ids):
+    with app.test_request_context():
+        from flask import url_for
+        return url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+
+
+def test_there_are_routes_to_check(app):
+    endpoints = {rule.endpoint for rule, _method in _routes_with_ids(app)}
+    assert {"items.show", "items.delete", "batches.save_order", "archives.show", "items.original"} <= endpoints
+
+
+def test_other_archive_member_gets_404_everywhere(app, world, victim):
+    world.user("intruder@x.org")
+    world.login("intruder@x.org")
+    for rule, method in _routes_with_ids(app):
+        response = world.client.open(_url(app, rule, victim), method=method, data={"item": [victim["item_id"]]})
+        assert response.status_code == 404, (rule.rule, method, response.status_code)
+
+
+def test_anonymous_user_is_sent_to_login_everywhere(app, world, victim):
+    for rule, method in _routes_with_ids(app):
+        response = world.client.open(_url(app, rule, victim), method=method)
+        assert response.status_code == 302, (rule.rule, method)
+        assert response.headers["Location"].startswith("/login"), rule.rule
+
+
+def test_the_owner_still_reaches_them(app, world, victim):
+    world.login("victim@x.org")
+    for endpoint in ("items.show", "batches.items", "archives.show", "items.derived"):
+        rule = next(r for r, _m in _routes_with_ids(app) if r.endpoint == endpoint)
+        assert world.client.get(_url(app, rule, victim)).status_code == 200, endpoint

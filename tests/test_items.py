@@ -1,0 +1,121 @@
+"""Items: order (drag, keyboard, stale pages), metadata, responses, permanent delete, batches."""
+import pytest
+
+from tests.conftest import image_bytes
+from zeuge_lite import queries
+from zeuge_lite.storage import Storage
+
+
+@pytest.fixture
+def batch_with_items(world):
+    _user, archive = world.user("it@x.org")
+    world.login("it@x.org")
+    batch = world.batch(archive)
+    colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 250, 0)]
+    results = world.upload(batch, *[(f"p{i}.png", image_bytes("PNG", color=c)) for i, c in enumerate(colors)])
+    return batch, [r["item_id"] for r in results]
+
+
+def _order(conn, batch):
+    return queries.item_ids_in_order(conn, batch)
+
+
+def test_full_order_is_saved_and_version_guards_a_stale_page(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    new = [ids[2], ids[0], ids[3], ids[1]]
+    response = client.post(f"/batches/{batch}/order", data={"item": new, "order_version": 0})
+    assert response.status_code == 200 and _order(conn, batch) == new
+    stale = client.post(f"/batches/{batch}/order", data={"item": ids, "order_version": 0})
+    assert stale.status_code == 409 and b"changed in another window" in stale.data
+    assert _order(conn, batch) == new
+
+
+def test_order_must_name_exactly_the_batch_items(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    response = client.post(f"/batches/{batch}/order", data={"item": ids[:3], "order_version": 0})
+    assert response.status_code == 409 and _order(conn, batch) == ids
+
+
+def test_move_earlier_and_later(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    client.post(f"/batches/{batch}/items/{ids[2]}/move", data={"direction": "earlier", "order_version": 0})
+    assert _order(conn, batch) == [ids[0], ids[2], ids[1], ids[3]]
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={"direction": "later", "order_version": 1})
+    assert _order(conn, batch) == [ids[2], ids[0], ids[1], ids[3]]
+    stale = client.post(f"/batches/{batch}/items/{ids[0]}/move", data={"direction": "later", "order_version": 1})
+    assert stale.status_code == 409
+
+
+def test_items_grid_shows_items_in_order(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    client.post(f"/batches/{batch}/order", data={"item": ids[::-1], "order_version": 0})
+    page = client.get(f"/batches/{batch}/items").data.decode()
+    positions = [page.index(f'id="item-{i}"') for i in ids[::-1]]
+    assert positions == sorted(positions)
+
+
+def test_metadata_form_and_inline_edit(client, conn, batch_with_items):
+    _batch, ids = batch_with_items
+    client.post(f"/items/{ids[0]}/metadata", data={"title": "Harvest, 1931", "accession_number": "A-17",
+                                                   "id": "999"})
+    inline = client.post(f"/items/{ids[0]}/metadata", data={"rights": "CC BY 4.0"}, headers={"HX-Request": "true"})
+    assert b"Saved rights" in inline.data
+    row = conn.execute("SELECT * FROM items WHERE id = ?", (ids[0],)).fetchone()
+    assert (row["title"], row["accession_number"], row["rights"]) == ("Harvest, 1931", "A-17", "CC BY 4.0")
+    assert b"Harvest, 1931" in client.get(f"/items/{ids[0]}").data
+    assert b"A-17" in client.get(f"/batches/{_batch}/metadata").data
+
+
+def test_responses_are_listed_on_the_item_page(client, batch_with_items):
+    _batch, ids = batch_with_items
+    client.post(f"/items/{ids[1]}/responses", data={"body": "My grandmother is second from left."})
+    assert b"second from left" in client.get(f"/items/{ids[1]}").data
+
+
+def test_delete_confirms_then_removes_item_metadata_responses_and_unused_file(client, conn, app,
+                                                                            batch_with_items):
+    batch, ids = batch_with_items
+    client.post(f"/items/{ids[0]}/responses", data={"body": "a note"})
+    confirm = client.get(f"/items/{ids[0]}/delete")
+    assert b"cannot be undone" in confirm.data and b"1 response" in confirm.data
+    sha = conn.execute("SELECT sha256 FROM items WHERE id = ?", (ids[0],)).fetchone()[0]
+    path = Storage(app.config["STORAGE_DIR"]).original_path(sha, "png")
+    assert path.exists()
+    client.post(f"/items/{ids[0]}/delete")
+    assert conn.execute("SELECT count(*) FROM items WHERE id = ?", (ids[0],)).fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM files WHERE sha256 = ?", (sha,)).fetchone()[0] == 0
+    assert not path.exists()
+    assert _order(conn, batch) == ids[1:]
+
+
+def test_a_file_used_by_another_item_stays(client, conn, app, world, batch_with_items):
+    batch, ids = batch_with_items
+    archive = conn.execute("SELECT archive_id FROM batches WHERE id = ?", (batch,)).fetchone()[0]
+    other_batch = world.batch(archive, "Box 2")
+    shared = image_bytes("PNG", color=(255, 0, 0))  # same bytes as p0.png
+    other_id = world.upload(other_batch, ("again.png", shared))[0]["item_id"]
+    client.post(f"/items/{ids[0]}/delete")
+    sha = conn.execute("SELECT sha256 FROM items WHERE id = ?", (other_id,)).fetchone()[0]
+    assert Storage(app.config["STORAGE_DIR"]).original_path(sha, "png").exists()
+    assert client.get(f"/items/{other_id}/thumb.jpg").status_code == 200
+
+
+def test_batch_rename_and_delete(client, conn, batch_with_items):
+    batch, _ids = batch_with_items
+    client.post(f"/batches/{batch}/rename", data={"name": "Parish box 12"})
+    assert b"Parish box 12" in client.get(f"/batches/{batch}/items").data
+    assert b"cannot be undone" in client.get(f"/batches/{batch}/delete").data
+    client.post(f"/batches/{batch}/delete")
+    assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    assert client.get(f"/batches/{batch}/items").status_code == 404
+
+
+def test_create_batch_needs_a_name(client, world, conn):
+    _user, archive = world.user("b@x.org")
+    world.login("b@x.org")
+    client.post(f"/archives/{archive}/batches", data={"name": "  "})
+    assert queries.batches_of_archive(conn, archive) == []
+    response = client.post(f"/archives/{archive}/batches", data={"name": "Box 7"})
+    assert response.status_code == 302 and len(queries.batches_of_archive(conn, archive)) == 1

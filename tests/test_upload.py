@@ -1,0 +1,146 @@
+"""Uploads: accepted formats and modes, refusals with a reason, exact duplicates, the batch stays intact."""
+import io
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import image_bytes
+from zeuge_lite import queries
+from zeuge_lite.storage import Storage
+
+
+@pytest.fixture
+def batch(world):
+    _user, archive = world.user("up@x.org")
+    world.login("up@x.org")
+    return world.batch(archive)
+
+
+def _encode(image, fmt, **args):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **args)
+    return buffer.getvalue()
+
+
+def _thumb(app, conn, item_id):
+    sha = conn.execute("SELECT sha256 FROM items WHERE id = ?", (item_id,)).fetchone()[0]
+    return Image.open(Storage(app.config["STORAGE_DIR"]).derived_path("thumb", sha))
+
+
+def test_good_files_land_and_bad_ones_are_refused_one_by_one(world, batch, conn):
+    good = image_bytes("JPEG")
+    truncated = image_bytes("JPEG", size=(400, 300))[:600]
+    results = world.upload(batch, ("a.jpg", good), ("notes.jpg", b"this is plain text, not a photo"),
+                           ("empty.jpg", b""), ("cut.jpg", truncated), ("b.png", image_bytes("PNG")))
+    by_name = {r["filename"]: r for r in results}
+    assert [by_name[n]["status"] for n in ("a.jpg", "notes.jpg", "empty.jpg", "cut.jpg", "b.png")] == \
+        ["added", "refused", "refused", "refused", "added"]
+    assert "not an image" in by_name["notes.jpg"]["message"]
+    assert "empty" in by_name["empty.jpg"]["message"]
+    assert "truncated" in by_name["cut.jpg"]["message"]
+    assert [i["filename"] for i in queries.items_of_batch(conn, batch)] == ["a.jpg", "b.png"]
+
+
+def test_no_file_at_all_is_a_clear_refusal(world, batch):
+    response = world.client.post(f"/batches/{batch}/upload", data={}, headers={"Accept": "application/json"})
+    assert response.get_json()["results"][0]["message"] == "No file was sent."
+
+
+def test_over_limit_file_is_refused(world, batch, app, conn):
+    app.config["MAX_FILE_BYTES"] = 1000
+    results = world.upload(batch, ("big.png", image_bytes("PNG", size=(300, 300), mode="L", color=128)
+                                   + b"\0" * 2000))
+    assert results[0]["status"] == "refused" and "limit" in results[0]["message"]
+    assert queries.items_of_batch(conn, batch) == []
+
+
+def test_decompression_bomb_is_refused_without_decoding(world, batch, conn):
+    png = image_bytes("PNG", size=(10, 10), mode="L", color=128)
+    # Rewrite the IHDR to declare 50,000 x 50,000 pixels (CRC fixed), as a bomb does.
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 50_000, 50_000, 8, 0, 0, 0, 0)
+    bomb = png[:16] + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)) + png[33:]
+    results = world.upload(batch, ("bomb.png", bomb))
+    assert results[0]["status"] == "refused" and "decompression bomb" in results[0]["message"]
+    assert queries.items_of_batch(conn, batch) == []
+
+
+def test_wrong_format_is_refused_with_reason(world, batch):
+    results = world.upload(batch, ("x.bmp", image_bytes("BMP")))
+    assert results[0]["status"] == "refused" and "BMP files are not accepted" in results[0]["message"]
+
+
+def test_same_file_twice_is_an_exact_duplicate_not_a_second_item(world, batch, conn):
+    data = image_bytes("PNG")
+    first, = world.upload(batch, ("one.png", data))
+    second, = world.upload(batch, ("copy.png", data))
+    assert second["status"] == "duplicate" and "one.png" in second["message"]
+    assert second["item_id"] == first["item_id"]
+    assert len(queries.items_of_batch(conn, batch)) == 1
+
+
+def test_cmyk_jpeg_sixteen_bit_and_alpha_are_converted_correctly(world, batch, app, conn):
+    gradient16 = Image.fromarray(np.tile(np.linspace(0, 65535, 64), (32, 1)).astype(np.uint16))
+    rgba = Image.new("RGBA", (40, 40), (255, 0, 0, 0))  # fully transparent: must come out white
+    files = [("cmyk.jpg", _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG")),
+             ("gray16.png", _encode(gradient16, "PNG")),
+             ("gray16.tif", _encode(gradient16, "TIFF")),
+             ("alpha.png", _encode(rgba, "PNG"))]
+    results = {r["filename"]: r for r in world.upload(batch, *files)}
+    assert all(r["status"] == "added" for r in results.values()), results
+    red = _thumb(app, conn, results["cmyk.jpg"]["item_id"]).getpixel((20, 20))
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+    gray = _thumb(app, conn, results["gray16.png"]["item_id"])
+    assert gray.getpixel((0, 16))[0] < 20 and gray.getpixel((63, 16))[0] > 235  # scaled, not clipped white
+    assert _thumb(app, conn, results["alpha.png"]["item_id"]).getpixel((20, 20)) == (255, 255, 255)
+    row = conn.execute("SELECT bit_depth FROM files JOIN items USING (sha256) WHERE items.id = ?",
+                       (results["gray16.tif"]["item_id"],)).fetchone()
+    assert row["bit_depth"] == 16
+
+
+def test_exif_rotated_jpeg_gets_an_upright_thumbnail_and_exif_is_recorded(world, batch, app, conn):
+    image = Image.new("RGB", (80, 40), (255, 255, 255))
+    image.paste((0, 0, 0), (0, 0, 40, 40))  # left half black as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    exif[0x010F], exif[0x0110] = "Acme", "Scanner 9"
+    exif.get_ifd(0x8769)[0x9003] = "1931:05:17 10:20:00"
+    item_id = world.upload(batch, ("turned.jpg", _encode(image, "JPEG", exif=exif)))[0]["item_id"]
+    thumb = _thumb(app, conn, item_id)
+    assert thumb.size[1] > thumb.size[0]  # portrait after applying the orientation
+    assert thumb.getpixel((20, 5))[0] < 50 and thumb.getpixel((20, 75))[0] > 200  # black half now on top
+    row = conn.execute("SELECT * FROM files JOIN items USING (sha256) WHERE items.id = ?", (item_id,)).fetchone()
+    assert (row["orientation"], row["camera"], row["taken_at"]) == (6, "Acme Scanner 9", "1931-05-17 10:20:00")
+
+
+def test_multipage_tiff_and_animated_gif_use_the_first_page(world, batch, app, conn):
+    pages = [Image.new("RGB", (30, 30), c) for c in ((0, 0, 255), (255, 0, 0))]
+    tiff = _encode(pages[0], "TIFF", save_all=True, append_images=pages[1:])
+    gif = _encode(pages[0], "GIF", save_all=True, append_images=pages[1:])
+    results = world.upload(batch, ("pages.tif", tiff), ("anim.gif", gif))
+    for result in results:
+        assert result["status"] == "added"
+        pixel = _thumb(app, conn, result["item_id"]).getpixel((15, 15))
+        assert pixel[2] > 200 and pixel[0] < 60
+    frames = conn.execute("SELECT frames FROM files JOIN items USING (sha256) WHERE items.id = ?",
+                          (results[0]["item_id"],)).fetchone()[0]
+    assert frames == 2
+
+
+def test_original_is_stored_untouched(world, batch, client):
+    data = image_bytes("JPEG", size=(50, 50))
+    item_id = world.upload(batch, ("orig.jpg", data))[0]["item_id"]
+    assert client.get(f"/items/{item_id}/original").data == data
+
+
+def test_viewer_cannot_upload(world, conn, client):
+    _owner, archive = world.user("owner@x.org")
+    viewer, _own = world.user("viewer@x.org")
+    queries.add_member(conn, archive, viewer, "viewer")
+    batch = world.batch(archive)
+    world.login("viewer@x.org")
+    response = client.post(f"/batches/{batch}/upload", data={"files": [(io.BytesIO(image_bytes()), "a.jpg")]})
+    assert response.status_code == 403
+    assert client.get(f"/batches/{batch}/items").status_code == 200

@@ -1,0 +1,114 @@
+"""SQLite connection (WAL, foreign keys, sqlite-vec) and schema migrations by PRAGMA user_version."""
+import contextlib
+import sqlite3 as _stdlib_sqlite3
+
+import click
+from flask import current_app, g
+from flask.cli import with_appcontext
+
+from zeuge_lite.schema import MIGRATIONS
+
+
+class ExtensionLoadingUnavailable(RuntimeError):
+    """This Python's sqlite3 cannot load extensions, so sqlite-vec cannot run."""
+
+
+def _sqlite_module():
+    """Return a DB-API sqlite module that can load extensions (stdlib first, then pysqlite3)."""
+    if hasattr(_stdlib_sqlite3.Connection, "enable_load_extension"):
+        return _stdlib_sqlite3
+    try:
+        import pysqlite3.dbapi2 as pysqlite3  # built with extension loading on Linux wheels
+    except ImportError:
+        raise ExtensionLoadingUnavailable(
+            "This Python's sqlite3 module was built without extension loading, and pysqlite3 is not "
+            "installed, so sqlite-vec cannot be loaded. Install the requirements "
+            "(`pip install -r requirements.txt`, which brings pysqlite3-binary) or use a Python "
+            "built with --enable-loadable-sqlite-extensions."
+        ) from None
+    return pysqlite3
+
+
+sqlite = _sqlite_module()
+IntegrityError = sqlite.IntegrityError
+
+
+def connect(path, timeout_s=30.0):
+    """Open the database with Row factory, WAL, foreign keys, busy timeout and sqlite-vec loaded."""
+    import sqlite_vec
+
+    conn = sqlite.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.enable_load_extension(False)
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn):
+    """Run a block in one write transaction: commit on success, roll back and re-raise on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn):
+    """Apply every migration newer than the database's user_version."""
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version={version}; COMMIT;")
+    return len(MIGRATIONS)
+
+
+def get_db():
+    """The request's connection, opened on first use."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE"])
+    return g.db
+
+
+def close_db(_exc=None):
+    """Close the request's connection, if one was opened."""
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def check_extension_loading():
+    """Fail early, with a clear message, if sqlite-vec cannot be loaded here."""
+    conn = connect(":memory:")
+    try:
+        conn.execute("SELECT vec_version()").fetchone()
+    finally:
+        conn.close()
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command():
+    """Create or upgrade the database schema."""
+    conn = connect(current_app.config["DATABASE"])
+    version = migrate(conn)
+    conn.close()
+    click.echo(f"Database ready at schema version {version}: {current_app.config['DATABASE']}")
+
+
+def init_app(app):
+    """Register teardown and the init-db command; make sure the schema is current."""
+    check_extension_loading()
+    app.teardown_appcontext(close_db)
+    app.cli.add_command(init_db_command)
+    conn = connect(app.config["DATABASE"])
+    try:
+        migrate(conn)
+    finally:
+        conn.close()

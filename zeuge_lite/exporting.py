@@ -1,0 +1,57 @@
+"""Batch export: a ZIP of the originals in batch order with a CSV and a JSON manifest."""
+import csv
+import io
+import json
+import re
+import tempfile
+import zipfile
+
+from zeuge_lite.queries import ITEM_FIELDS
+
+MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "size", "taken_at", "camera")
+
+
+def zip_name(batch):
+    """A safe download name for a batch's ZIP."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", batch["name"]).strip("-") or "batch"
+    return f"{slug}-{batch['id']}.zip"
+
+
+def archive_member_name(position, filename):
+    """The file's name inside the ZIP: its position first, so the ZIP sorts in batch order."""
+    safe = re.sub(r"[\\/:\x00]+", "_", filename).lstrip(".") or "item"
+    return f"{position:04d}_{safe}"
+
+
+def manifest_rows(items):
+    """One dict per item: position, file name in the ZIP, archival and technical fields."""
+    rows = []
+    for position, item in enumerate(items, start=1):
+        row = {"position": position, "file": archive_member_name(position, item["filename"]),
+               "original_filename": item["filename"]}
+        row.update({name: item[name] for name in ITEM_FIELDS + MANIFEST_TECH_FIELDS})
+        rows.append(row)
+    return rows
+
+
+def batch_zip(batch, items, storage):
+    """Write the ZIP to a temporary file and return it, rewound."""
+    rows = manifest_rows(items)
+    out = tempfile.TemporaryFile()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as bundle:  # images are compressed already
+        for row, item in zip(rows, items):
+            bundle.write(storage.original_path(item["sha256"], item["ext"]), row["file"])
+        bundle.writestr("manifest.csv", _csv_text(rows), compress_type=zipfile.ZIP_DEFLATED)
+        bundle.writestr("manifest.json", json.dumps({"batch": batch["name"], "items": rows}, indent=2),
+                        compress_type=zipfile.ZIP_DEFLATED)
+    out.seek(0)
+    return out
+
+
+def _csv_text(rows):
+    buffer = io.StringIO()
+    fieldnames = list(rows[0]) if rows else ["position", "file"]
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

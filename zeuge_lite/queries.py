@@ -1,0 +1,222 @@
+"""All SQL of the app: plain functions taking the connection first. No Flask here."""
+
+ITEM_FIELDS = ("title", "date", "description", "creator", "contributor", "rights", "subject",
+               "accession_number")
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def create_user(conn, email, name, password_hash):
+    """Insert a user and return its id."""
+    cur = conn.execute("INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)",
+                       (email, name, password_hash))
+    return cur.lastrowid
+
+
+def user_by_id(conn, user_id):
+    """One user row or None."""
+    return conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+
+
+def user_by_email(conn, email):
+    """One user row by e-mail (case-insensitive) or None."""
+    return conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()
+
+
+def set_password_hash(conn, user_id, password_hash):
+    """Replace a user's password hash."""
+    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+# --- archives and memberships ----------------------------------------------------------------
+
+
+def create_archive(conn, name, plan="free"):
+    """Insert an archive and return its id."""
+    return conn.execute("INSERT INTO archives (name, plan) VALUES (?, ?)", (name, plan)).lastrowid
+
+
+def add_member(conn, archive_id, user_id, role):
+    """Give a user a role in an archive (or change it)."""
+    conn.execute("INSERT INTO memberships (user_id, archive_id, role) VALUES (?, ?, ?) "
+                 "ON CONFLICT (user_id, archive_id) DO UPDATE SET role = excluded.role",
+                 (user_id, archive_id, role))
+
+
+def archives_of_user(conn, user_id):
+    """The archives a user belongs to, with the user's role and batch count."""
+    return conn.execute(
+        "SELECT a.*, m.role, (SELECT count(*) FROM batches b WHERE b.archive_id = a.id) AS batch_count "
+        "FROM archives a JOIN memberships m ON m.archive_id = a.id WHERE m.user_id = ? ORDER BY a.name",
+        (user_id,)).fetchall()
+
+
+def archive_for_member(conn, archive_id, user_id):
+    """An archive with the user's role, or None if the user is not a member."""
+    return conn.execute(
+        "SELECT a.*, m.role FROM archives a JOIN memberships m ON m.archive_id = a.id "
+        "WHERE a.id = ? AND m.user_id = ?", (archive_id, user_id)).fetchone()
+
+
+def archive_by_name(conn, name):
+    """One archive by exact name, or None."""
+    return conn.execute("SELECT * FROM archives WHERE name = ?", (name,)).fetchone()
+
+
+def archive_by_id(conn, archive_id):
+    """One archive by id, or None."""
+    return conn.execute("SELECT * FROM archives WHERE id = ?", (archive_id,)).fetchone()
+
+
+def set_plan(conn, archive_id, plan):
+    """Change an archive's plan."""
+    conn.execute("UPDATE archives SET plan = ? WHERE id = ?", (plan, archive_id))
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def create_batch(conn, archive_id, name):
+    """Insert a batch and return its id."""
+    return conn.execute("INSERT INTO batches (archive_id, name) VALUES (?, ?)",
+                        (archive_id, name)).lastrowid
+
+
+def batches_of_archive(conn, archive_id):
+    """An archive's batches with their item counts, newest first."""
+    return conn.execute(
+        "SELECT b.*, (SELECT count(*) FROM items i WHERE i.batch_id = b.id) AS item_count "
+        "FROM batches b WHERE b.archive_id = ? ORDER BY b.id DESC", (archive_id,)).fetchall()
+
+
+def batch_for_member(conn, batch_id, user_id):
+    """A batch with its archive's plan and the user's role, or None if the user may not see it."""
+    return conn.execute(
+        "SELECT b.*, a.name AS archive_name, a.plan, m.role FROM batches b "
+        "JOIN archives a ON a.id = b.archive_id "
+        "JOIN memberships m ON m.archive_id = a.id AND m.user_id = ? WHERE b.id = ?",
+        (user_id, batch_id)).fetchone()
+
+
+def rename_batch(conn, batch_id, name):
+    """Rename a batch."""
+    conn.execute("UPDATE batches SET name = ? WHERE id = ?", (name, batch_id))
+
+
+def delete_batch(conn, batch_id):
+    """Delete a batch; its items and responses go with it (ON DELETE CASCADE)."""
+    conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def upsert_file(conn, info):
+    """Record a stored original's technical data once per sha256."""
+    conn.execute(
+        "INSERT INTO files (sha256, size, ext, format, mode, bit_depth, width, height, dpi, frames, "
+        "taken_at, camera, orientation) VALUES (:sha256, :size, :ext, :format, :mode, :bit_depth, "
+        ":width, :height, :dpi, :frames, :taken_at, :camera, :orientation) "
+        "ON CONFLICT (sha256) DO NOTHING", info)
+
+
+def file_in_use(conn, sha256):
+    """True if any item still refers to this content."""
+    return conn.execute("SELECT 1 FROM items WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None
+
+
+def delete_file_row(conn, sha256):
+    """Forget a file that no item uses any more."""
+    conn.execute("DELETE FROM files WHERE sha256 = ? AND NOT EXISTS "
+                 "(SELECT 1 FROM items WHERE items.sha256 = files.sha256)", (sha256,))
+
+
+# --- items -----------------------------------------------------------------------------------
+
+_ITEM_COLUMNS = (
+    "SELECT i.*, f.size, f.ext, f.format, f.mode, f.bit_depth, f.width, f.height, f.dpi, f.frames, "
+    "f.taken_at, f.camera, f.orientation, u.name AS uploader_name ")
+_ITEM_JOINS = "JOIN files f ON f.sha256 = i.sha256 LEFT JOIN users u ON u.id = i.uploader_id "
+_ITEM_SELECT = _ITEM_COLUMNS + "FROM items i " + _ITEM_JOINS
+
+
+def add_item(conn, batch_id, sha256, filename, uploader_id):
+    """Append an item at the end of a batch's order and return its id."""
+    return conn.execute(
+        "INSERT INTO items (batch_id, sha256, filename, uploader_id, position) VALUES (?, ?, ?, ?, "
+        "(SELECT coalesce(max(position), 0) + 1 FROM items WHERE batch_id = ?))",
+        (batch_id, sha256, filename, uploader_id, batch_id)).lastrowid
+
+
+def item_in_batch_by_sha(conn, batch_id, sha256):
+    """The item of a batch that holds this exact content, or None."""
+    return conn.execute("SELECT * FROM items WHERE batch_id = ? AND sha256 = ? ORDER BY position LIMIT 1",
+                        (batch_id, sha256)).fetchone()
+
+
+def items_of_batch(conn, batch_id):
+    """A batch's items in batch order, with file data."""
+    return conn.execute(_ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id",
+                        (batch_id,)).fetchall()
+
+
+def item_for_member(conn, item_id, user_id):
+    """An item with file data, its batch's archive, plan and the user's role; None if not visible."""
+    return conn.execute(
+        _ITEM_COLUMNS + ", b.name AS batch_name, b.archive_id, a.plan, m.role FROM items i "
+        + _ITEM_JOINS + "JOIN batches b ON b.id = i.batch_id JOIN archives a ON a.id = b.archive_id "
+        "JOIN memberships m ON m.archive_id = a.id AND m.user_id = ? WHERE i.id = ?",
+        (user_id, item_id)).fetchone()
+
+
+def update_item_fields(conn, item_id, fields):
+    """Set archival metadata fields of an item (only names in ITEM_FIELDS)."""
+    names = [name for name in fields if name in ITEM_FIELDS]
+    if names:
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        conn.execute(f"UPDATE items SET {assignments} WHERE id = ?",
+                     [fields[name] for name in names] + [item_id])
+
+
+def delete_item(conn, item_id):
+    """Delete an item; its responses go with it (ON DELETE CASCADE)."""
+    conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+
+def item_ids_in_order(conn, batch_id):
+    """A batch's item ids in batch order."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM items WHERE batch_id = ? ORDER BY position, id", (batch_id,))]
+
+
+def set_order(conn, batch_id, item_ids):
+    """Write positions 1..n in the given order and bump the batch's order version."""
+    conn.executemany("UPDATE items SET position = ? WHERE id = ? AND batch_id = ?",
+                     [(pos, item_id, batch_id) for pos, item_id in enumerate(item_ids, start=1)])
+    conn.execute("UPDATE batches SET order_version = order_version + 1 WHERE id = ?", (batch_id,))
+
+
+def batch_order_version(conn, batch_id):
+    """The batch's current order version (bumped on every reorder)."""
+    return conn.execute("SELECT order_version FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
+
+
+def shas_of_batch(conn, batch_id):
+    """Distinct content hashes used by a batch's items."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM items WHERE batch_id = ?",
+                                           (batch_id,))]
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def add_response(conn, item_id, user_id, body):
+    """Add a contributor's free-text response to an item."""
+    conn.execute("INSERT INTO responses (item_id, user_id, body) VALUES (?, ?, ?)", (item_id, user_id, body))
+
+
+def responses_of_item(conn, item_id):
+    """An item's responses, oldest first, with the author's name."""
+    return conn.execute(
+        "SELECT r.*, u.name AS author FROM responses r LEFT JOIN users u ON u.id = r.user_id "
+        "WHERE r.item_id = ? ORDER BY r.id", (item_id,)).fetchall()

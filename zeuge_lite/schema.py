@@ -1,0 +1,76 @@
+"""Schema migrations: entry N brings a database from user_version N to N+1. Never edit a shipped entry."""
+
+FOUNDATION = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE archives (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL DEFAULT 'free',
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE memberships (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'archivist', 'viewer')),
+    PRIMARY KEY (user_id, archive_id)
+);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    order_version INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX batches_archive ON batches(archive_id);
+CREATE TABLE files (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    ext TEXT NOT NULL,
+    format TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    bit_depth INTEGER,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    dpi INTEGER,
+    frames INTEGER NOT NULL DEFAULT 1,
+    taken_at TEXT,
+    camera TEXT,
+    orientation INTEGER,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL REFERENCES files(sha256),
+    filename TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    uploader_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    title TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    creator TEXT NOT NULL DEFAULT '',
+    contributor TEXT NOT NULL DEFAULT '',
+    rights TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    accession_number TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX items_batch_position ON items(batch_id, position);
+CREATE INDEX items_sha256 ON items(sha256);
+CREATE TABLE responses (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX responses_item ON responses(item_id)
+"""
+
+MIGRATIONS = [FOUNDATION]

@@ -1,0 +1,165 @@
+"""A batch's stepper tabs (Upload, Items, Metadata, Export), uploads, ordering, rename and delete."""
+from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_login import current_user, login_required
+
+from zeuge_lite import catalogue, exporting, queries
+from zeuge_lite.access import batch_or_404, can_write
+from zeuge_lite.db import get_db
+from zeuge_lite.similarity.decode import HEIF_SUPPORTED
+from zeuge_lite.ingest import ingest_upload, limits_from_config
+from zeuge_lite.views import storage
+
+bp = Blueprint("batches", __name__, url_prefix="/batches")
+STEPS = (("upload", "Upload"), ("items", "Items"), ("similarity", "Similarity"), ("metadata", "Metadata"),
+         ("export", "Export"))
+
+
+def render_tab(template, batch, **context):
+    """Render a stepper tab of the batch page."""
+    return render_template(template, batch=batch, steps=STEPS, writable=can_write(batch), **context)
+
+
+@bp.route("/<int:batch_id>")
+@login_required
+def show(batch_id):
+    """A batch opens on its Items tab."""
+    batch_or_404(batch_id)
+    return redirect(url_for("batches.items", batch_id=batch_id))
+
+
+@bp.route("/<int:batch_id>/upload")
+@login_required
+def upload(batch_id):
+    """The Upload tab: file picker and drop zone with per-file progress."""
+    return render_tab("batches/upload.html", batch_or_404(batch_id), active="upload", heif=HEIF_SUPPORTED)
+
+
+@bp.route("/<int:batch_id>/upload", methods=("POST",))
+@login_required
+def upload_files(batch_id):
+    """Take one or more files; each is added, reported as a duplicate or refused with a reason."""
+    batch_or_404(batch_id, write=True)
+    files = request.files.getlist("files")
+    results = [_ingest(batch_id, f) for f in files] if files else []
+    if not results:
+        results = [{"filename": "", "status": "refused", "message": "No file was sent.", "item_id": None}]
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(results=results)
+    for result in results:
+        flash(f"{result['filename']}: {result['message']}", "error" if result["status"] == "refused" else "info")
+    return redirect(url_for("batches.upload", batch_id=batch_id))
+
+
+def _ingest(batch_id, file_storage):
+    limits = limits_from_config(current_app.config)
+    data = file_storage.read(limits.max_file_bytes + 1)
+    return ingest_upload(get_db(), storage(), limits, batch_id, current_user.id, file_storage.filename,
+                         data).as_dict()
+
+
+@bp.route("/<int:batch_id>/items")
+@login_required
+def items(batch_id):
+    """The Items tab: the batch's items in order, with drag-and-drop and keyboard reordering."""
+    batch = batch_or_404(batch_id)
+    return render_tab("batches/items.html", batch, active="items", **_grid_context(batch_id))
+
+
+def _grid_context(batch_id, error=None):
+    conn = get_db()
+    return {"items": queries.items_of_batch(conn, batch_id),
+            "order_version": queries.batch_order_version(conn, batch_id), "order_error": error}
+
+
+def _grid_response(batch, error=None):
+    status = 409 if error else 200
+    return render_template("batches/_grid.html", batch=batch, writable=can_write(batch),
+                           **_grid_context(batch["id"], error)), status
+
+
+STALE_ORDER_MESSAGE = ("The order was changed in another window or tab since this page was loaded. "
+                       "Here is the current order; please make your change again.")
+
+
+@bp.route("/<int:batch_id>/order", methods=("POST",))
+@login_required
+def save_order(batch_id):
+    """Save the full order sent by the grid (with the order version it was based on)."""
+    batch = batch_or_404(batch_id, write=True)
+    try:
+        ids = [int(v) for v in request.form.getlist("item")]
+        catalogue.apply_order(get_db(), batch_id, ids, int(request.form.get("order_version", -1)))
+    except (ValueError, catalogue.StaleOrder):
+        return _grid_response(batch, STALE_ORDER_MESSAGE)
+    return _grid_response(batch)
+
+
+@bp.route("/<int:batch_id>/items/<int:item_id>/move", methods=("POST",))
+@login_required
+def move(batch_id, item_id):
+    """Move one item earlier or later (the keyboard-operable alternative to dragging)."""
+    batch = batch_or_404(batch_id, write=True)
+    step = -1 if request.form.get("direction") == "earlier" else 1
+    try:
+        catalogue.move_item(get_db(), batch_id, item_id, step, int(request.form.get("order_version", -1)))
+    except (ValueError, catalogue.StaleOrder):
+        return _grid_response(batch, STALE_ORDER_MESSAGE)
+    return _grid_response(batch)
+
+
+@bp.route("/<int:batch_id>/metadata")
+@login_required
+def metadata(batch_id):
+    """The Metadata tab: every item's archival fields, editable in place."""
+    batch = batch_or_404(batch_id)
+    return render_tab("batches/metadata.html", batch, active="metadata",
+                      items=queries.items_of_batch(get_db(), batch_id), fields=queries.ITEM_FIELDS)
+
+
+@bp.route("/<int:batch_id>/export")
+@login_required
+def export(batch_id):
+    """The Export tab."""
+    batch = batch_or_404(batch_id)
+    return render_tab("batches/export.html", batch, active="export",
+                      item_count=len(queries.item_ids_in_order(get_db(), batch_id)))
+
+
+@bp.route("/<int:batch_id>/export.zip")
+@login_required
+def export_zip(batch_id):
+    """Download the originals in batch order with a CSV and JSON manifest."""
+    batch = batch_or_404(batch_id)
+    archive = exporting.batch_zip(batch, queries.items_of_batch(get_db(), batch_id), storage())
+    return send_file(archive, mimetype="application/zip", as_attachment=True,
+                     download_name=exporting.zip_name(batch))
+
+
+@bp.route("/<int:batch_id>/rename", methods=("POST",))
+@login_required
+def rename(batch_id):
+    """Rename a batch."""
+    batch_or_404(batch_id, write=True)
+    name = request.form.get("name", "").strip()
+    if name:
+        queries.rename_batch(get_db(), batch_id, name[:200])
+        flash("Batch renamed.")
+    else:
+        flash("A batch needs a name.", "error")
+    return redirect(request.referrer or url_for("batches.items", batch_id=batch_id))
+
+
+@bp.route("/<int:batch_id>/delete", methods=("GET", "POST"))
+@login_required
+def delete(batch_id):
+    """Confirm, then delete a batch with all its items, metadata, responses and unused files."""
+    batch = batch_or_404(batch_id, write=True)
+    conn = get_db()
+    items = queries.items_of_batch(conn, batch_id)
+    if request.method == "GET":
+        return render_tab("batches/delete.html", batch, active=None, item_count=len(items))
+    catalogue.delete_items(conn, storage(), items)
+    queries.delete_batch(conn, batch_id)
+    flash(f"Batch “{batch['name']}” and its {len(items)} items were deleted.")
+    return redirect(url_for("archives.show", archive_id=batch["archive_id"]))

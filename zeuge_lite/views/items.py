@@ -1,0 +1,88 @@
+"""One item: page, archival metadata, responses, files, permanent delete."""
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from zeuge_lite import catalogue, queries
+from zeuge_lite.access import can_write, item_or_404
+from zeuge_lite.db import get_db
+from zeuge_lite.views import storage
+
+bp = Blueprint("items", __name__, url_prefix="/items")
+FIELD_LABELS = {"title": "Title", "date": "Date", "description": "Description", "creator": "Creator",
+                "contributor": "Contributor", "rights": "Rights", "subject": "Subject / keywords",
+                "accession_number": "Accession number"}
+MAX_FIELD_LENGTH = 10_000
+
+
+@bp.route("/<int:item_id>")
+@login_required
+def show(item_id):
+    """Large preview, technical data, archival metadata form and responses."""
+    item = item_or_404(item_id)
+    return render_template("items/page.html", item=item, writable=can_write(item), labels=FIELD_LABELS,
+                           responses=queries.responses_of_item(get_db(), item_id))
+
+
+@bp.route("/<int:item_id>/metadata", methods=("POST",))
+@login_required
+def save_metadata(item_id):
+    """Save archival metadata fields (all of the form's, or one from an inline edit)."""
+    item_or_404(item_id, write=True)
+    fields = {name: request.form[name].strip()[:MAX_FIELD_LENGTH] for name in FIELD_LABELS if name in request.form}
+    queries.update_item_fields(get_db(), item_id, fields)
+    if request.headers.get("HX-Request"):
+        return render_template("items/_saved.html", fields=fields, labels=FIELD_LABELS)
+    flash("Metadata saved.")
+    return redirect(url_for("items.show", item_id=item_id))
+
+
+@bp.route("/<int:item_id>/responses", methods=("POST",))
+@login_required
+def add_response(item_id):
+    """Add a free-text response (a contributor's note) to an item."""
+    item_or_404(item_id, write=True)
+    body = request.form.get("body", "").strip()
+    if body:
+        queries.add_response(get_db(), item_id, current_user.id, body[:MAX_FIELD_LENGTH])
+    else:
+        flash("Write something before adding a response.", "error")
+    return redirect(url_for("items.show", item_id=item_id) + "#responses")
+
+
+@bp.route("/<int:item_id>/delete", methods=("GET", "POST"))
+@login_required
+def delete(item_id):
+    """Confirm, then permanently delete an item with its metadata, responses and unused files."""
+    item = item_or_404(item_id, write=True)
+    conn = get_db()
+    if request.method == "GET":
+        return render_template("items/delete.html", item=item,
+                               response_count=len(queries.responses_of_item(conn, item_id)))
+    catalogue.delete_items(conn, storage(), [item])
+    flash(f"“{item['filename']}” was deleted permanently, with its metadata and responses.")
+    return redirect(url_for("batches.items", batch_id=item["batch_id"]))
+
+
+@bp.route("/<int:item_id>/<any(thumb, preview):kind>.jpg")
+@login_required
+def derived(item_id, kind):
+    """The item's thumbnail or preview JPEG."""
+    item = item_or_404(item_id)
+    return _send(storage().derived_path(kind, item["sha256"]), "image/jpeg")
+
+
+@bp.route("/<int:item_id>/original")
+@login_required
+def original(item_id):
+    """The untouched original, as uploaded."""
+    item = item_or_404(item_id)
+    return _send(storage().original_path(item["sha256"], item["ext"]), None, item["filename"])
+
+
+def _send(path, mimetype, download_name=None):
+    if not path.exists():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, download_name=download_name,
+                         as_attachment=download_name is not None, max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
