@@ -19,6 +19,8 @@ def _default_config(app):
         "THUMB_SIZE": 320,
         "PREVIEW_SIZE": 1600,
         "WTF_CSRF_TIME_LIMIT": None,
+        "MODEL": os.environ.get("ZEUGE_MODEL", "efficientnet-lite0"),
+        "MODEL_DIR": str(instance / "models"),
     }
 
 

@@ -1,0 +1,107 @@
+"""Embedding models: the shipped EfficientNet-Lite0 file and the CLIP code path (with a small stand-in graph)."""
+import io
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from PIL import Image
+
+from zeuge_lite.demo import PHOTOS_DIR
+from zeuge_lite.similarity.embedding import (MODELS, Embedder, ModelUnavailable, file_sha256, model_path,
+                                             model_spec, preprocess)
+
+LITE0 = MODELS["efficientnet-lite0"]
+CLIP = MODELS["clip-vit-b32"]
+
+
+def _photo(name):
+    return Image.open(PHOTOS_DIR / name).convert("RGB")
+
+
+def test_shipped_model_file_is_the_recorded_one():
+    assert file_sha256(model_path(LITE0)) == LITE0.sha256
+    assert LITE0.sha256 in (model_path(LITE0).parent / "PROVENANCE.md").read_text()
+
+
+def test_real_model_puts_a_reencoded_copy_far_closer_than_another_photo():
+    embedder = Embedder(LITE0, verify=True)
+    original = _photo("kodak-kodim05.png")
+    buffer = io.BytesIO()
+    original.resize((500, 333)).save(buffer, "JPEG", quality=60)
+    copy = Image.open(buffer).convert("RGB")
+    vectors = embedder.embed([original, copy, _photo("kodak-kodim23.png"), _photo("skimage-coffee.png")])
+    assert vectors.shape == (4, 1280)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    same, different = vectors[0] @ vectors[1], max(vectors[0] @ vectors[2], vectors[0] @ vectors[3])
+    assert same > 0.9 and different < 0.6 and same - different > 0.3
+
+
+def test_turned_copy_matches_through_the_turn_embeddings():
+    embedder = Embedder(LITE0)
+    photo = _photo("kodak-kodim13.png")
+    turns = embedder.embed_turns(photo.rotate(90, expand=True))
+    upright = embedder.embed([photo])[0]
+    assert (turns @ upright).max() > 0.95 > (turns[0] @ upright)
+
+
+def _clip_stand_in(path):
+    """A tiny graph with CLIP's visual-tower signature: pixel_values N x 3 x 224 x 224 -> image_embeds N x 512."""
+    rng = np.random.default_rng(0)
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [3, 512], rng.normal(size=(3, 512)).astype(np.float32).ravel())
+    nodes = [helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+             helper.make_node("MatMul", ["flat", "w"], ["image_embeds"])]
+    graph = helper.make_graph(
+        nodes, "clip_stand_in",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 512])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9  # what onnxruntime reads, whatever the onnx package writes by default
+    onnx.save(model, path)
+
+
+def test_clip_preprocessing_is_shortest_side_centre_crop_with_clip_mean_and_std():
+    image = Image.new("RGB", (448, 300), (255, 0, 0))
+    image.paste((0, 0, 255), (0, 0, 40, 300))  # a left strip the centre crop must cut away
+    batch = preprocess(CLIP, [image])
+    assert batch.shape == (1, 3, 224, 224) and batch.dtype == np.float32
+    expected_red = (1.0 - CLIP.mean[0]) / CLIP.std[0]
+    assert np.allclose(batch[0, 0], expected_red, atol=0.05)
+    assert np.allclose(batch[0, 2], (0.0 - CLIP.mean[2]) / CLIP.std[2], atol=0.05)
+
+
+def test_clip_code_path_with_a_graph_of_the_same_signature(tmp_path):
+    _clip_stand_in(tmp_path / CLIP.filename)
+    embedder = Embedder(CLIP, model_dir=tmp_path)
+    vectors = embedder.embed_turns(_photo("kodak-kodim05.png"))
+    assert vectors.shape == (4, 512)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert CLIP.vec_table == "vec_clip_vit_b32" != LITE0.vec_table
+
+
+def test_missing_model_says_how_to_get_it(tmp_path):
+    with pytest.raises(ModelUnavailable, match="zeuge model fetch clip-vit-b32"):
+        Embedder(CLIP, model_dir=tmp_path)
+    with pytest.raises(ModelUnavailable, match="known models"):
+        model_spec("resnet-9000")
+
+
+def test_model_fetch_downloads_verifies_and_records_sha(runner, app, tmp_path):
+    source = tmp_path / "download" / "vision_model.onnx"
+    source.parent.mkdir()
+    _clip_stand_in(source)
+    result = runner.invoke(args=["zeuge", "model", "fetch", "clip-vit-b32", "--url", source.as_uri()])
+    assert result.exit_code == 0, result.output
+    installed = model_path(CLIP, app.config["MODEL_DIR"])
+    assert installed.exists() and file_sha256(installed) in result.output
+    assert file_sha256(installed) in (installed.parent / (installed.name + ".sha256")).read_text()
+    assert "clip-vit-b32: 512-d, installed" in runner.invoke(args=["zeuge", "model", "list"]).output
+
+
+def test_model_fetch_refuses_a_file_that_is_not_the_model(runner, app, tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    result = runner.invoke(args=["zeuge", "model", "fetch", "clip-vit-b32", "--url", junk.as_uri()])
+    assert result.exit_code != 0 and "does not load" in result.output
+    assert not model_path(CLIP, app.config["MODEL_DIR"]).exists()

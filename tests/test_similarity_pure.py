@@ -1,0 +1,105 @@
+"""The pure similarity stages: decode, hashing, grouping (no chaining), uniqueness."""
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
+from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items, pair_tier, uniqueness
+from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
+from zeuge_lite.similarity.embedding import l2_normalise
+
+PHOTOS = __import__("zeuge_lite.demo", fromlist=["PHOTOS_DIR"]).PHOTOS_DIR
+
+
+def _photo(name="kodak-kodim05.png"):
+    return Image.open(PHOTOS / name).convert("RGB")
+
+
+def test_upright_hash_is_imagehash_phash():
+    image = _photo()
+    assert f"{int(dihedral_phashes(image)[0]):016x}" == str(imagehash.phash(image))
+
+
+@pytest.mark.parametrize("transform", [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                       Image.Transpose.ROTATE_270, Image.Transpose.FLIP_LEFT_RIGHT])
+def test_turned_and_mirrored_copies_match_by_hash(transform):
+    image = _photo()
+    turned = dihedral_phashes(image.transpose(transform))
+    assert min_hamming(dihedral_phashes(image)[0], turned) <= 2
+    other = dihedral_phashes(_photo("kodak-kodim23.png"))
+    assert min_hamming(dihedral_phashes(image)[0], other) > 12
+
+
+def test_jpeg_draft_decodes_a_large_scan_small_and_upright():
+    big = Image.new("RGB", (4000, 3000), (90, 120, 150))
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    big.save(buffer, "JPEG", quality=90, exif=exif)
+    image = open_image(buffer.getvalue(), 50_000_000)
+    rgb = decode_rgb(image, 320)
+    assert max(rgb.size) == 320 and rgb.size[1] > rgb.size[0]  # orientation 8 turns it to portrait
+    assert image.size[0] <= 1000  # draft mode decoded at a fraction of the full size
+
+
+def test_open_image_refuses_bytes_that_are_not_an_image():
+    with pytest.raises(ImageRejected, match="not an image"):
+        open_image(b"GIF89a but not really", 1_000_000)
+
+
+def _pair(a, b, cosine, hash_distance=32, same=False):
+    return Pair(a, b, cosine, hash_distance, same)
+
+
+def test_chain_does_not_join_unrelated_ends():
+    # A~B and B~C are strong, but A and C are unrelated: C must not join A's group because of B.
+    pairs = [_pair(0, 1, 0.95), _pair(1, 2, 0.90), _pair(0, 2, 0.20)]
+    groups = group_items(pairs)
+    assert [g.members for g in groups] == [[0, 1]]
+
+
+def test_group_of_mutually_similar_items_and_its_tier_and_score():
+    pairs = [_pair(0, 1, 0.99, 2), _pair(0, 2, 0.80), _pair(1, 2, 0.78), _pair(3, 4, 0.5, 0, True)]
+    groups = group_items(pairs)
+    assert [g.members for g in groups] == [[3, 4], [0, 1, 2]]
+    exact, series = groups
+    assert (exact.tier, exact.signal, exact.score) == ("exact", "identical file", 1.0)
+    assert series.tier == "similar" and series.signal == "visual embedding"
+    assert 0.78 <= series.score <= 0.99
+
+
+def test_levels_and_threshold_change_groups_without_new_features():
+    pairs = [_pair(0, 1, 0.99, 1), _pair(2, 3, 0.90, 30), _pair(4, 5, 0.75, 30)]
+    members = lambda t: sorted(g.members for g in group_items(pairs, t))
+    assert members(Thresholds(level="exact")) == [[0, 1]]
+    assert members(Thresholds(level="near")) == [[0, 1], [2, 3]]
+    assert members(Thresholds(level="similar")) == [[0, 1], [2, 3], [4, 5]]
+    assert members(Thresholds(cosine_similar=0.8)) == [[0, 1], [2, 3]]
+    assert pair_tier(_pair(0, 1, 0.1, 9), Thresholds()) is None
+
+
+def test_candidate_pairs_match_turned_vectors_and_report_nearest():
+    rng = np.random.default_rng(1)
+    base = l2_normalise(rng.normal(size=(3, 4, 16)).reshape(12, 16)).reshape(3, 4, 16).astype(np.float32)
+    turns = base.copy()
+    turns[1] = base[0][[1, 2, 3, 0]]  # item 1 is item 0 turned by 90 degrees
+    hashes = np.array([[1 << i for i in range(8)]] * 3, dtype=np.uint64) * np.array([[1], [3], [7]], np.uint64)
+    pairs, nearest = candidate_pairs(["a", "b", "c"], hashes, turns)
+    match = next(p for p in pairs if (p.a, p.b) == (0, 1))
+    assert match.cosine == pytest.approx(1.0, abs=1e-5)
+    assert nearest[0] == pytest.approx(1.0, abs=1e-5) and nearest[2] < 0.9
+    assert uniqueness(nearest)[0] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_candidate_pairs_for_new_rows_only():
+    rng = np.random.default_rng(2)
+    turns = l2_normalise(rng.normal(size=(20, 8))).reshape(5, 4, 8).astype(np.float32)
+    turns[4] = turns[2]
+    hashes = rng.integers(0, 2**63, size=(5, 8), dtype=np.int64).astype(np.uint64)
+    all_pairs, _ = candidate_pairs(list("abcde"), hashes, turns)
+    new_pairs, _ = candidate_pairs(list("abcde"), hashes, turns, rows=[4])
+    assert {(p.a, p.b) for p in new_pairs} == {(p.a, p.b) for p in all_pairs if 4 in (p.a, p.b)}
+    assert (2, 4) in {(p.a, p.b) for p in new_pairs}

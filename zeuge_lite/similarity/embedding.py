@@ -1,0 +1,152 @@
+"""Image embeddings with ONNX models: a small registry, preprocessing per model, a cached session."""
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "models"
+TURNS = (0, 90, 180, 270)  # a scan can be turned by any quarter turn
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to find, feed and read one embedding model."""
+    name: str
+    filename: str
+    input_size: int
+    resize: str  # "squash": whole image to a square; "shortest_side_crop": CLIP's resize + centre crop
+    resample: int
+    mean: tuple
+    std: tuple
+    scale: float  # pixel values are divided by this before mean/std
+    input_name: str
+    output_name: str
+    dim: int
+    sha256: str | None = None
+    url: str | None = None
+    shipped: bool = False
+
+    @property
+    def vec_table(self):
+        """The sqlite-vec table that holds this model's vectors (never shared between models)."""
+        return "vec_" + self.name.replace("-", "_")
+
+
+MODELS = {
+    "efficientnet-lite0": ModelSpec(
+        name="efficientnet-lite0", filename="efficientnet-lite0.onnx", input_size=224, resize="squash",
+        resample=Image.Resampling.BILINEAR, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0), scale=1.0,
+        input_name="pixel_values", output_name="embedding", dim=1280,
+        sha256="164725111542c27348288e72b03d34cd8f62c773eb5ac282d9cbbb6a2e9ff9e5", shipped=True),
+    "clip-vit-b32": ModelSpec(
+        name="clip-vit-b32", filename="clip-vit-b32-visual.onnx", input_size=224, resize="shortest_side_crop",
+        resample=Image.Resampling.BICUBIC, mean=(0.48145466, 0.4578275, 0.40821073),
+        std=(0.26862954, 0.26130258, 0.27577711), scale=255.0, input_name="pixel_values",
+        output_name="image_embeds", dim=512,
+        url="https://huggingface.co/Xenova/clip-vit-base-patch32/resolve/main/onnx/vision_model.onnx"),
+}
+DEFAULT_MODEL = "efficientnet-lite0"
+
+
+class ModelUnavailable(RuntimeError):
+    """The selected model's file is missing or is not the expected file; the message says what to do."""
+
+
+def model_spec(name):
+    """The registry entry for a model name, or a clear error listing the known ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelUnavailable(f"Unknown model “{name}”; known models: {', '.join(sorted(MODELS))}.") from None
+
+
+def model_path(spec, model_dir=None):
+    """Where the model file is: shipped models in the package, fetched ones in model_dir."""
+    if spec.shipped:
+        return PACKAGE_MODELS / spec.filename
+    return Path(model_dir or os.environ.get("ZEUGE_MODEL_DIR", "instance/models")) / spec.filename
+
+
+def file_sha256(path):
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def preprocess(spec, images):
+    """Turn RGB images into the model's input batch (N x 3 x S x S float32)."""
+    arrays = [np.asarray(_resize(spec, image), dtype=np.float32) for image in images]
+    batch = np.stack(arrays) / spec.scale
+    batch = (batch - np.array(spec.mean, dtype=np.float32)) / np.array(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def _resize(spec, image):
+    size = spec.input_size
+    if spec.resize == "squash":
+        return image.resize((size, size), spec.resample, reducing_gap=2.0)
+    scale = size / min(image.size)
+    width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+    resized = image.resize((width, height), spec.resample)
+    left, top = (width - size) // 2, (height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
+
+
+def l2_normalise(vectors):
+    """Rows scaled to unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Embedder:
+    """One onnxruntime session for one model; embeds RGB images to L2-normalised vectors."""
+
+    def __init__(self, spec, model_dir=None, threads=None, verify=False):
+        import onnxruntime
+        path = model_path(spec, model_dir)
+        if not path.exists():
+            raise ModelUnavailable(_missing_model_message(spec, path))
+        if verify and spec.sha256 and file_sha256(path) != spec.sha256:
+            raise ModelUnavailable(f"{path} is not the expected {spec.name} file (sha256 differs).")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        self.spec = spec
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, images):
+        """L2-normalised embeddings (N x dim, float32) of upright RGB images."""
+        if not images:
+            return np.zeros((0, self.spec.dim), dtype=np.float32)
+        output = self.session.run([self.spec.output_name], {self.spec.input_name: preprocess(self.spec, images)})
+        return l2_normalise(output[0].reshape(len(images), -1).astype(np.float32))
+
+    def embed_turns(self, image):
+        """Embeddings (4 x dim) of an image and its 90/180/270-degree turns, upright first."""
+        turned = [image] + [image.rotate(angle, expand=True) for angle in TURNS[1:]]
+        return self.embed(turned)
+
+
+def _missing_model_message(spec, path):
+    if spec.shipped:
+        return f"The shipped model file {path} is missing: reinstall Zeuge Lite (it ships inside the package)."
+    return (f"The {spec.name} model is not installed at {path}. On a machine with internet, run "
+            f"`flask --app app zeuge model fetch {spec.name}`, or copy the file there (set ZEUGE_MODEL_DIR "
+            f"to use another folder).")
+
+
+_SESSIONS = {}
+
+
+def get_embedder(name=DEFAULT_MODEL, model_dir=None, threads=None):
+    """A cached Embedder per (model, folder, threads) for this process."""
+    key = (name, str(model_dir), threads)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = Embedder(model_spec(name), model_dir, threads)
+    return _SESSIONS[key]

@@ -1,0 +1,43 @@
+"""One item's features from one decode: size, eight dihedral pHashes, embeddings of the four turns."""
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from zeuge_lite.similarity.decode import decode_rgb, open_image
+from zeuge_lite.similarity.hashing import dihedral_phashes
+
+ANALYSIS_SIDE = 320  # enough for a 224-px model and a 32-px hash; JPEG draft decoding aims here
+
+
+@dataclass
+class Features:
+    """What the similarity stages need of one image."""
+    width: int
+    height: int
+    hashes: np.ndarray   # 8 uint64: upright, turns, mirrors
+    vectors: np.ndarray  # turns x dim float32, L2-normalised, upright first
+    thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
+
+
+def extract_features(source, embedder, max_pixels, thumbnail_side=None):
+    """Decode once (reduced, upright, RGB), hash and embed it; raises ImageRejected for bad files."""
+    image = open_image(source, max_pixels)
+    width, height = image.size
+    rgb = decode_rgb(image, ANALYSIS_SIDE)
+    if _exif_turned(image):
+        width, height = height, width
+    thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
+    return Features(width, height, dihedral_phashes(rgb), embedder.embed_turns(rgb), thumbnail)
+
+
+def _jpeg_thumbnail(rgb, side):
+    small = rgb.copy()
+    small.thumbnail((side, side))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _exif_turned(image):
+    return image.getexif().get(0x0112) in (5, 6, 7, 8)

@@ -1,0 +1,174 @@
+"""Candidate pairs from both tiers, then groups without chaining, scores, tiers and uniqueness."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zeuge_lite.similarity.hashing import HASH_BITS
+
+BLOCK = 1024  # rows per block when comparing a batch with itself: bounds memory at scale
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When two items count as exact copies, near-duplicates or similar (see bench/README.md)."""
+    hash_exact: int = 4       # pHash bits that may differ for the same picture re-encoded or resized
+    hash_near: int = 8        # ... for a re-scan, tone change or light crop
+    cosine_near: float = 0.85  # embedding similarity of a re-scan
+    cosine_similar: float = 0.72  # embedding similarity of a series (the grouping floor by default)
+    level: str = "similar"    # which tiers form groups: "exact", "near" or "similar"
+
+
+PRESETS = {
+    "exact": Thresholds(level="exact"),
+    "near": Thresholds(level="near"),
+    "similar": Thresholds(level="similar"),
+}
+TIER_RANK = {"exact": 0, "near": 1, "similar": 2}
+CANDIDATE_COSINE_FLOOR = 0.55  # pairs kept for regrouping: below every threshold the slider offers
+CANDIDATE_HASH_FLOOR = 12
+RELATED_COSINE = 0.55  # below this, two photos are unrelated and must not share a group
+
+
+@dataclass
+class Pair:
+    """Two items (indexes into the batch) and how alike they are."""
+    a: int
+    b: int
+    cosine: float
+    hash_distance: int
+    same_file: bool
+
+    @property
+    def strength(self):
+        """One number for ordering merges and scoring: the stronger of the two signals."""
+        if self.same_file:
+            return 1.0
+        return max(self.cosine, 1.0 - self.hash_distance / HASH_BITS)
+
+
+@dataclass
+class Group:
+    """Items that are all mutually alike at the chosen thresholds."""
+    members: list
+    score: float
+    tier: str
+    signal: str
+    pairs: list = field(default_factory=list, repr=False)
+
+
+def pair_tier(pair, t):
+    """The tier of a pair at thresholds t, or None if it is not linked at t's level."""
+    if pair.same_file or pair.hash_distance <= t.hash_exact:
+        tier = "exact"
+    elif pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
+        tier = "near"
+    elif pair.cosine >= t.cosine_similar:
+        tier = "similar"
+    else:
+        return None
+    return tier if TIER_RANK[tier] <= TIER_RANK[t.level] else None
+
+
+def pair_signal(pair, t):
+    """Which signal links a pair: identical file, perceptual hash or visual embedding."""
+    if pair.same_file:
+        return "identical file"
+    if pair.hash_distance <= t.hash_near:
+        return "perceptual hash"
+    return "visual embedding"
+
+
+def _block_similarity(rows, turns):
+    """Cosine (len(rows) x n) of rows to every item, the best over quarter turns either way round."""
+    n, k, dim = turns.shape
+    forward = (turns[rows, 0] @ turns.reshape(n * k, dim).T).reshape(len(rows), n, k).max(axis=2)
+    backward = (turns[rows].reshape(len(rows) * k, dim) @ turns[:, 0].T).reshape(len(rows), k, n).max(axis=1)
+    return np.maximum(forward, backward)
+
+
+def _block_hash_distance(rows, hashes):
+    """Smallest pHash distance (len(rows) x n) over the eight variants, either way round."""
+    forward = np.bitwise_count(np.bitwise_xor(hashes[rows, 0][:, None, None], hashes[None, :, :])).min(axis=2)
+    backward = np.bitwise_count(np.bitwise_xor(hashes[rows][:, None, :], hashes[None, :, 0, None])).min(axis=2)
+    return np.minimum(forward, backward)
+
+
+def candidate_pairs(shas, hashes, turns, rows=None):
+    """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest score.
+
+    Blockwise, so memory stays at BLOCK x n; a re-run passes only its new items as rows."""
+    n = len(shas)
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    is_row = np.zeros(n, dtype=bool)
+    is_row[rows] = True
+    shas = np.asarray(shas)
+    pairs, nearest = [], np.zeros(len(rows))
+    for start in range(0, len(rows), BLOCK):
+        block = rows[start:start + BLOCK]
+        sims, dist = _block_similarity(block, turns), _block_hash_distance(block, hashes)
+        same = shas[block][:, None] == shas[None, :]
+        nearest[start:start + len(block)] = _nearest(block, sims, same)
+        keep = (sims >= CANDIDATE_COSINE_FLOOR) | (dist <= CANDIDATE_HASH_FLOOR) | same
+        for i, b in zip(*np.nonzero(keep)):
+            a = block[i]
+            if a != b and not (is_row[b] and b < a):
+                pairs.append(Pair(int(min(a, b)), int(max(a, b)), float(sims[i, b]), int(dist[i, b]),
+                                  bool(same[i, b])))
+    return pairs, nearest
+
+
+def _nearest(block, sims, same):
+    """Each row's similarity to its most similar other item (1.0 for an identical file)."""
+    work = np.where(same, 1.0, sims).astype(np.float64)
+    work[np.arange(len(block)), block] = -1.0
+    return np.clip(work.max(axis=1), 0.0, 1.0) if work.shape[1] > 1 else np.zeros(len(block))
+
+
+def uniqueness(nearest):
+    """1 − similarity to the nearest other item, clipped to 0..1 (Encord's definition)."""
+    return np.clip(1.0 - np.asarray(nearest, dtype=np.float64), 0.0, 1.0)
+
+
+def related(pair):
+    """Whether two items are related at all: a candidate pair above the floors, not merely a chain."""
+    return pair.same_file or pair.cosine >= RELATED_COSINE or pair.hash_distance <= CANDIDATE_HASH_FLOOR
+
+
+def group_items(pairs, t=Thresholds()):
+    """Merge the strongest links first; two groups merge only if every cross pair is at least related.
+
+    A link above the threshold starts a merge; the all-pairs check at the lower "related" floor is what
+    stops chaining: A~B and B~C never pull in a C that is unrelated to A."""
+    linked, relation = {}, {}
+    for pair in pairs:
+        tier = pair_tier(pair, t)
+        if tier is not None:
+            linked[(pair.a, pair.b)] = (pair, tier)
+        if tier is not None or related(pair):
+            relation[(pair.a, pair.b)] = (pair, tier or t.level)
+    cluster_of, members = {}, {}
+    for (a, b), (pair, _tier) in sorted(linked.items(), key=lambda kv: -kv[1][0].strength):
+        ca, cb = cluster_of.get(a, a), cluster_of.get(b, b)
+        if ca == cb:
+            continue
+        ma, mb = members.get(ca, [a]), members.get(cb, [b])
+        if all(_key(x, y) in relation for x in ma for y in mb):
+            members[ca] = ma + mb
+            members.pop(cb, None)
+            for item in mb:
+                cluster_of[item] = ca
+            cluster_of[a] = ca
+    return sorted((_describe(sorted(m), relation, t) for m in members.values() if len(m) > 1),
+                  key=lambda g: (-g.score, g.members))
+
+
+def _key(x, y):
+    return (x, y) if x < y else (y, x)
+
+
+def _describe(members, linked, t):
+    inner = [linked[_key(x, y)] for i, x in enumerate(members) for y in members[i + 1:]]
+    weakest_pair, weakest_tier = max(inner, key=lambda pt: (TIER_RANK[pt[1]], -pt[0].strength))
+    score = float(np.mean([pair.strength for pair, _tier in inner]))
+    return Group(members, round(min(1.0, score), 4), weakest_tier, pair_signal(weakest_pair, t),
+                 [pair for pair, _tier in inner])

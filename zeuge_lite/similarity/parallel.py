@@ -1,0 +1,49 @@
+"""Feature extraction over many files in worker processes (one model thread each, decode overlapping)."""
+import os
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from zeuge_lite.similarity.decode import ImageRejected
+from zeuge_lite.similarity.embedding import get_embedder
+from zeuge_lite.similarity.features import extract_features
+from zeuge_lite.storage import sha256_hex
+
+CHUNK = 8
+_settings = {}
+
+
+def _init_worker(model, model_dir, max_pixels, thumbnail_side):
+    _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side)
+
+
+def analyse_file(path):
+    """(path, sha256, Features or None, error or None) for one file, never raising for bad images."""
+    try:
+        data = open(path, "rb").read()
+    except OSError as exc:
+        return path, None, None, f"cannot read the file ({exc.strerror})"
+    try:
+        embedder = get_embedder(_settings["model"], _settings["model_dir"], threads=1)
+        features = extract_features(data, embedder, _settings["max_pixels"], _settings["thumbnail_side"])
+    except ImageRejected as exc:
+        return path, sha256_hex(data), None, str(exc)
+    return path, sha256_hex(data), features, None
+
+
+def default_workers():
+    """Two processes on two cores: one decodes while the other runs the model."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbnail_side=None):
+    """Yield analyse_file results in input order, using worker processes when there is more than one."""
+    workers = workers or default_workers()
+    init = (model, model_dir, max_pixels, thumbnail_side)
+    if workers == 1 or len(paths) < 2 * CHUNK:
+        _init_worker(*init)
+        yield from map(analyse_file, paths)
+        return
+    # spawn, not fork: a parent that already holds onnxruntime threads must not be forked.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=init) as pool:
+        yield from pool.map(analyse_file, paths, chunksize=CHUNK)

@@ -1,0 +1,112 @@
+"""Headless scan of a folder tree: the same stages as the app, results as duplicates.json and .html."""
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items, uniqueness
+from zeuge_lite.similarity.parallel import analyse_files
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp"}
+THUMBNAIL_SIDE = 160
+
+
+@dataclass
+class ScanResult:
+    """Everything a scan found, in memory."""
+    model: str
+    thresholds: Thresholds
+    paths: list = field(default_factory=list)      # analysed files, relative to the scanned folder
+    sizes: list = field(default_factory=list)      # (width, height) per analysed file
+    thumbnails: list = field(default_factory=list)
+    errors: list = field(default_factory=list)     # {"path", "error"}
+    groups: list = field(default_factory=list)
+    uniqueness: list = field(default_factory=list)
+
+
+def image_files(root):
+    """Every file under root with an image suffix, sorted (hidden folders skipped)."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None, model_dir=None):
+    """Analyse every image under root and group them; progress(done, total) is called as files finish."""
+    root = Path(root)
+    files = image_files(root)
+    result = ScanResult(model, thresholds)
+    shas, hashes, vectors = [], [], []
+    for done, (path, sha, features, error) in enumerate(
+            analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE), start=1):
+        relative = path.relative_to(root).as_posix()
+        if error:
+            result.errors.append({"path": relative, "error": error})
+        else:
+            result.paths.append(relative)
+            result.sizes.append((features.width, features.height))
+            result.thumbnails.append(features.thumbnail)
+            shas.append(sha)
+            hashes.append(features.hashes)
+            vectors.append(features.vectors)
+        if progress:
+            progress(done, len(files))
+    if result.paths:
+        pairs, nearest = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        result.groups = group_items(pairs, thresholds)
+        result.uniqueness = uniqueness(nearest).round(4).tolist()
+    return result
+
+
+def to_json(result):
+    """The public duplicates.json shape (DESIGN §5); keys may be added, never changed."""
+    return {
+        "model": result.model, "threshold": result.thresholds.cosine_similar, "level": result.thresholds.level,
+        "items": len(result.paths), "errors": result.errors,
+        "groups": [{"kind": g.tier, "score": g.score, "signal": g.signal,
+                    "items": [{"path": result.paths[i], "width": result.sizes[i][0], "height": result.sizes[i][1],
+                               "uniqueness": result.uniqueness[i]} for i in g.members]}
+                   for g in result.groups],
+    }
+
+
+def write_outputs(result, out_dir):
+    """Write duplicates.json and a self-contained duplicates.html into out_dir; return both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out / "duplicates.json", out / "duplicates.html"
+    json_path.write_text(json.dumps(to_json(result), indent=2), encoding="utf-8")
+    html_path.write_text(to_html(result), encoding="utf-8")
+    return json_path, html_path
+
+
+def to_html(result):
+    """A one-file report: every group with inline thumbnails, then the files that could not be read."""
+    cards = "\n".join(_group_html(result, number, group) for number, group in enumerate(result.groups, start=1))
+    errors = "".join(f"<li><code>{html.escape(e['path'])}</code>: {html.escape(e['error'])}</li>"
+                     for e in result.errors)
+    return _HTML_PAGE.format(items=len(result.paths), groups=len(result.groups), model=html.escape(result.model),
+                             cards=cards or "<p>No duplicates or similar photos found.</p>",
+                             errors=f"<h2>Files that could not be read</h2><ul>{errors}</ul>" if errors else "")
+
+
+def _group_html(result, number, group):
+    figures = "".join(
+        f'<figure><img alt="" src="data:image/jpeg;base64,{base64.b64encode(result.thumbnails[i]).decode()}">'
+        f"<figcaption>{html.escape(result.paths[i])}<br>{result.sizes[i][0]}×{result.sizes[i][1]}</figcaption>"
+        f"</figure>" for i in group.members)
+    return (f'<section class="group"><h2>Group {number}: {len(group.members)} photos · '
+            f'{round(group.score * 100)}% alike · <span class="tier {group.tier}">{group.tier}</span> '
+            f'<small>({html.escape(group.signal)})</small></h2><div class="row">{figures}</div></section>')
+
+
+_HTML_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Zeuge Lite duplicates</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1d2327}} .group{{border:1px solid #d9dee2;
+border-radius:8px;padding:.5rem 1rem;margin:1rem 0}} .row{{display:flex;flex-wrap:wrap;gap:.75rem}}
+figure{{margin:0;width:170px;font-size:.8rem;word-break:break-all}} img{{max-width:160px;max-height:160px}}
+.tier{{padding:0 .4rem;border-radius:4px;background:#e8edf1}} .exact{{background:#fbe0dc}} .near{{background:#fff0c9}}
+h2{{font-size:1.05rem}}</style></head><body><h1>Duplicates and similar photos</h1>
+<p>{items} photos analysed with {model}; {groups} groups.</p>{cards}{errors}</body></html>"""
