@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 def app(tmp_path):
     """An app with its own database and storage under tmp_path; CSRF off except where a test turns it on."""
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "test.sqlite3"),
-                      "STORAGE_DIR": str(tmp_path / "storage"), "HUEY_DB": str(tmp_path / "huey.sqlite3"),
+                      "STORAGE_DIR": str(tmp_path / "storage"),
                       "MODEL_DIR": str(tmp_path / "models"),
                       "WTF_CSRF_ENABLED": False, "MAX_FILE_BYTES": 5 * 1024 * 1024,
                       "MAX_IMAGE_PIXELS": 40_000_000})

@@ -79,6 +79,7 @@ def test_levels_and_threshold_change_groups_without_new_features():
     assert members(Thresholds(level="similar")) == [[0, 1], [2, 3], [4, 5]]
     assert members(Thresholds(cosine_similar=0.8)) == [[0, 1], [2, 3]]
     assert pair_tier(_pair(0, 1, 0.1, 9), Thresholds()) is None
+    assert pair_tier(Pair(0, 1, 0.7, 0, False, turned=True), Thresholds()) == "near"  # a turned re-scan
 
 
 def test_candidate_pairs_match_turned_vectors_and_report_nearest():
@@ -87,7 +88,7 @@ def test_candidate_pairs_match_turned_vectors_and_report_nearest():
     turns = base.copy()
     turns[1] = base[0][[1, 2, 3, 0]]  # item 1 is item 0 turned by 90 degrees
     hashes = np.array([[1 << i for i in range(8)]] * 3, dtype=np.uint64) * np.array([[1], [3], [7]], np.uint64)
-    pairs, nearest = candidate_pairs(["a", "b", "c"], hashes, turns)
+    pairs, nearest, _index = candidate_pairs(["a", "b", "c"], hashes, turns)
     match = next(p for p in pairs if (p.a, p.b) == (0, 1))
     assert match.cosine == pytest.approx(1.0, abs=1e-5)
     assert nearest[0] == pytest.approx(1.0, abs=1e-5) and nearest[2] < 0.9
@@ -99,7 +100,7 @@ def test_candidate_pairs_for_new_rows_only():
     turns = l2_normalise(rng.normal(size=(20, 8))).reshape(5, 4, 8).astype(np.float32)
     turns[4] = turns[2]
     hashes = rng.integers(0, 2**63, size=(5, 8), dtype=np.int64).astype(np.uint64)
-    all_pairs, _ = candidate_pairs(list("abcde"), hashes, turns)
-    new_pairs, _ = candidate_pairs(list("abcde"), hashes, turns, rows=[4])
+    all_pairs, _, _ = candidate_pairs(list("abcde"), hashes, turns)
+    new_pairs, _, _ = candidate_pairs(list("abcde"), hashes, turns, rows=[4])
     assert {(p.a, p.b) for p in new_pairs} == {(p.a, p.b) for p in all_pairs if 4 in (p.a, p.b)}
     assert (2, 4) in {(p.a, p.b) for p in new_pairs}

@@ -13,7 +13,6 @@ def _default_config(app):
         "SECRET_KEY": os.environ.get("ZEUGE_SECRET_KEY", "dev-only-change-me"),
         "DATABASE": str(instance / "zeuge.sqlite3"),
         "STORAGE_DIR": str(instance / "storage"),
-        "HUEY_DB": str(instance / "huey.sqlite3"),
         "MAX_FILE_BYTES": 200 * 1024 * 1024,
         "MAX_IMAGE_PIXELS": 250_000_000,
         "THUMB_SIZE": 320,
@@ -21,6 +20,10 @@ def _default_config(app):
         "WTF_CSRF_TIME_LIMIT": None,
         "MODEL": os.environ.get("ZEUGE_MODEL", "efficientnet-lite0"),
         "MODEL_DIR": str(instance / "models"),
+        # None: start a worker thread in-process under `flask run` only; True/False to force it.
+        "WORKER_IN_PROCESS": None,
+        "ANALYSIS_WORKERS": 0,
+        "RUN_STALE_SECONDS": 120,  # a running run without a heartbeat this long is marked failed  # feature-extraction processes per run; 0 = one per core
     }
 
 
@@ -45,4 +48,19 @@ def create_app(test_config=None):
     auth.init_app(app)
     views.init_app(app)
     cli.init_app(app)
+    _maybe_start_worker(app)
     return app
+
+
+def _maybe_start_worker(app):
+    """Under `flask run`, analyses run in this process so the demo needs no second command."""
+    wanted = app.config["WORKER_IN_PROCESS"]
+    if wanted is None:
+        import click
+        context = click.get_current_context(silent=True)
+        under_flask_run = context is not None and context.command.name == "run"
+        reloader_parent = app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true"
+        wanted = under_flask_run and not app.testing and not reloader_parent
+    if wanted:
+        from zeuge_lite.tasks import start_in_process_consumer
+        start_in_process_consumer()

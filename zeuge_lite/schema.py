@@ -73,4 +73,60 @@ CREATE TABLE responses (
 CREATE INDEX responses_item ON responses(item_id)
 """
 
-MIGRATIONS = [FOUNDATION]
+SIMILARITY = """
+CREATE TABLE features (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL REFERENCES files(sha256) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    hashes BLOB,
+    turns BLOB,
+    error TEXT,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    UNIQUE (sha256, model)
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    stage TEXT NOT NULL DEFAULT 'waiting for a worker',
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    computed INTEGER NOT NULL DEFAULT 0,
+    failed_items INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    started_at TEXT,
+    heartbeat_at TEXT,
+    finished_at TEXT
+);
+CREATE UNIQUE INDEX runs_one_active_per_batch ON runs(batch_id) WHERE status IN ('queued', 'running');
+CREATE INDEX runs_batch ON runs(batch_id, id);
+CREATE TABLE pairs (
+    model TEXT NOT NULL,
+    a_item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    b_item INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    cosine REAL NOT NULL,
+    hash_distance INTEGER NOT NULL,
+    same_file INTEGER NOT NULL,
+    turned INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (model, a_item, b_item)
+);
+CREATE INDEX pairs_batch ON pairs(batch_id, model);
+CREATE INDEX pairs_b_item ON pairs(b_item);
+CREATE TABLE item_scores (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    nearest REAL NOT NULL,
+    nearest_item INTEGER REFERENCES items(id) ON DELETE SET NULL,
+    uniqueness REAL NOT NULL,
+    PRIMARY KEY (item_id, model)
+)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY]

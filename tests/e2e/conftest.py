@@ -42,22 +42,51 @@ def server_env(tmp_path, **extra):
     return env
 
 
-@pytest.fixture
-def live_server(tmp_path):
-    """`flask run` in its own process on a free port; yields its base URL."""
+def start_process(args, env, log_path):
+    """A child process of this test with its output in log_path."""
+    log = open(log_path, "w")
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_process(process):
+    """Terminate a child process and wait for it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def flask_cli(env, *args):
+    """Run a `flask --app app ...` command to completion with the test's environment."""
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)
+
+
+def serve(tmp_path, env):
+    """Start `flask run` on a free port with env; return (process, base URL) once it answers."""
     port = _free_port()
-    env = server_env(tmp_path)
-    log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = start_process([sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)], env,
+                            tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(url, process)
+    except Exception:
+        stop_process(process)
+        raise
+    return process, url
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """`flask run` in its own process on a free port (its in-process worker on); yields its base URL."""
+    process, url = serve(tmp_path, server_env(tmp_path))
+    try:
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")

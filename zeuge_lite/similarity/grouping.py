@@ -37,6 +37,7 @@ class Pair:
     cosine: float
     hash_distance: int
     same_file: bool
+    turned: bool = False  # the hashes match only once one of the two is turned or mirrored
 
     @property
     def strength(self):
@@ -58,7 +59,7 @@ class Group:
 
 def pair_tier(pair, t):
     """The tier of a pair at thresholds t, or None if it is not linked at t's level."""
-    if pair.same_file or pair.hash_distance <= t.hash_exact:
+    if pair.same_file or (pair.hash_distance <= t.hash_exact and not pair.turned):
         tier = "exact"
     elif pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
         tier = "near"
@@ -87,14 +88,15 @@ def _block_similarity(rows, turns):
 
 
 def _block_hash_distance(rows, hashes):
-    """Smallest pHash distance (len(rows) x n) over the eight variants, either way round."""
-    forward = np.bitwise_count(np.bitwise_xor(hashes[rows, 0][:, None, None], hashes[None, :, :])).min(axis=2)
-    backward = np.bitwise_count(np.bitwise_xor(hashes[rows][:, None, :], hashes[None, :, 0, None])).min(axis=2)
-    return np.minimum(forward, backward)
+    """Smallest pHash distance (len(rows) x n) over the eight variants either way round, and the upright one."""
+    forward = np.bitwise_count(np.bitwise_xor(hashes[rows, 0][:, None, None], hashes[None, :, :]))
+    backward = np.bitwise_count(np.bitwise_xor(hashes[rows][:, None, :], hashes[None, :, 0, None]))
+    return np.minimum(forward.min(axis=2), backward.min(axis=2)), forward[:, :, 0]
 
 
 def candidate_pairs(shas, hashes, turns, rows=None):
-    """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest score.
+    """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest
+    score and nearest item index (-1 when alone).
 
     Blockwise, so memory stays at BLOCK x n; a re-run passes only its new items as rows."""
     n = len(shas)
@@ -102,26 +104,29 @@ def candidate_pairs(shas, hashes, turns, rows=None):
     is_row = np.zeros(n, dtype=bool)
     is_row[rows] = True
     shas = np.asarray(shas)
-    pairs, nearest = [], np.zeros(len(rows))
+    pairs, nearest, nearest_index = [], np.zeros(len(rows)), np.full(len(rows), -1)
     for start in range(0, len(rows), BLOCK):
         block = rows[start:start + BLOCK]
-        sims, dist = _block_similarity(block, turns), _block_hash_distance(block, hashes)
+        sims, (dist, upright) = _block_similarity(block, turns), _block_hash_distance(block, hashes)
         same = shas[block][:, None] == shas[None, :]
-        nearest[start:start + len(block)] = _nearest(block, sims, same)
+        nearest[start:start + len(block)], nearest_index[start:start + len(block)] = _nearest(block, sims, same)
         keep = (sims >= CANDIDATE_COSINE_FLOOR) | (dist <= CANDIDATE_HASH_FLOOR) | same
         for i, b in zip(*np.nonzero(keep)):
             a = block[i]
             if a != b and not (is_row[b] and b < a):
                 pairs.append(Pair(int(min(a, b)), int(max(a, b)), float(sims[i, b]), int(dist[i, b]),
-                                  bool(same[i, b])))
-    return pairs, nearest
+                                  bool(same[i, b]), bool(upright[i, b] > dist[i, b])))
+    return pairs, nearest, nearest_index
 
 
 def _nearest(block, sims, same):
-    """Each row's similarity to its most similar other item (1.0 for an identical file)."""
+    """Each row's similarity to its most similar other item (1.0 for an identical file), and which."""
+    if sims.shape[1] < 2:
+        return np.zeros(len(block)), np.full(len(block), -1)
     work = np.where(same, 1.0, sims).astype(np.float64)
     work[np.arange(len(block)), block] = -1.0
-    return np.clip(work.max(axis=1), 0.0, 1.0) if work.shape[1] > 1 else np.zeros(len(block))
+    index = work.argmax(axis=1)
+    return np.clip(work[np.arange(len(block)), index], 0.0, 1.0), index
 
 
 def uniqueness(nearest):

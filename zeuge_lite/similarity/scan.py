@@ -55,7 +55,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
         if progress:
             progress(done, len(files))
     if result.paths:
-        pairs, nearest = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
         result.groups = group_items(pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result

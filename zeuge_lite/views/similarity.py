@@ -1,12 +1,26 @@
-"""The Similarity tab (the analysis engine's endpoints join this blueprint)."""
-from flask import Blueprint
-from flask_login import login_required
+"""The Similarity tab: start a run, live progress, groups. Every endpoint here checks the plan on the server."""
+from datetime import datetime, timezone
 
-from zeuge_lite.access import batch_or_404
-from zeuge_lite.plans import PLANS, plan_allows_similarity
+from flask import Blueprint, current_app, render_template, request
+from flask_login import current_user, login_required
+
+from zeuge_lite import analysis, queries
+from zeuge_lite import queries_similarity as qs
+from zeuge_lite.access import batch_or_404, can_write
+from zeuge_lite.db import get_db
+from zeuge_lite.plans import PLANS, plan_allows_similarity, require_similarity
+from zeuge_lite.similarity.grouping import PRESETS, Thresholds
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
+TIER_LABELS = {"exact": "exact copy", "near": "near-duplicate", "similar": "similar"}
+
+
+def _batch(batch_id, write=False):
+    """The batch, if the user may see it (404 otherwise) and its archive's plan includes similarity."""
+    batch = batch_or_404(batch_id, write=write)
+    require_similarity(batch)
+    return batch
 
 
 @bp.route("/<int:batch_id>/similarity")
@@ -14,5 +28,102 @@ bp = Blueprint("similarity", __name__, url_prefix="/batches")
 def tab(batch_id):
     """The Similarity tab; on a free plan it shows the upgrade prompt instead."""
     batch = batch_or_404(batch_id)
-    return render_tab("similarity/tab.html", batch, active="similarity", plans=PLANS,
-                      allowed=plan_allows_similarity(batch["plan"]))
+    if not plan_allows_similarity(batch["plan"]):
+        return render_tab("similarity/tab.html", batch, active="similarity", plans=PLANS, allowed=False)
+    return render_tab("similarity/tab.html", batch, active="similarity", plans=PLANS, allowed=True,
+                      **_panel_context(batch))
+
+
+def _panel_context(batch):
+    conn = get_db()
+    run = qs.active_run(conn, batch["id"]) or qs.latest_run(conn, batch["id"])
+    return {"run": run, "progress": _progress(run), "item_count": len(queries.item_ids_in_order(conn, batch["id"])),
+            "thresholds": _thresholds_from(request.args)}
+
+
+def _thresholds_from(args):
+    """Thresholds from the level preset and the optional similarity slider (percent)."""
+    base = PRESETS.get(args.get("level", "similar"), PRESETS["similar"])
+    try:
+        percent = float(args.get("threshold", ""))
+    except ValueError:
+        return base
+    return Thresholds(**{**base.__dict__, "cosine_similar": min(max(percent, 55.0), 99.0) / 100.0})
+
+
+def _progress(run):
+    """Rate and time left of an active run, from its counters."""
+    if not run or run["status"] != "running" or not run["started_at"] or not run["done"]:
+        return {}
+    started = datetime.fromisoformat(run["started_at"]).replace(tzinfo=timezone.utc)
+    elapsed = max(1e-3, (datetime.now(timezone.utc) - started).total_seconds())
+    rate = run["done"] / elapsed
+    left = (run["total"] - run["done"]) / rate if rate else None
+    return {"rate": rate, "seconds_left": left}
+
+
+@bp.route("/<int:batch_id>/similarity/run", methods=("POST",))
+@login_required
+def start(batch_id):
+    """Start an analysis, or return the one already running (double click, second tab)."""
+    batch = _batch(batch_id, write=True)
+    conn, config = get_db(), current_app.config
+    settings = analysis.AnalysisSettings(config["MODEL"], config["MODEL_DIR"], config["MAX_IMAGE_PIXELS"],
+                                         config["ANALYSIS_WORKERS"])
+    run, created = analysis.start_or_get_run(conn, batch_id, settings.model, settings.as_dict(), current_user.id,
+                                             config["RUN_STALE_SECONDS"])
+    if created:
+        from zeuge_lite.tasks import analyse_batch
+        analyse_batch(run["id"], config["DATABASE"], config["STORAGE_DIR"], settings.as_dict())
+        run = qs.run_by_id(conn, run["id"])
+    return _progress_fragment(batch, run)
+
+
+@bp.route("/<int:batch_id>/similarity/progress")
+@login_required
+def progress(batch_id):
+    """The progress fragment; it polls itself only while the run is active."""
+    batch = _batch(batch_id)
+    conn = get_db()
+    qs.fail_stalled_runs(conn, current_app.config["RUN_STALE_SECONDS"], analysis.STALE_REASON)
+    return _progress_fragment(batch, qs.active_run(conn, batch_id) or qs.latest_run(conn, batch_id))
+
+
+@bp.route("/<int:batch_id>/similarity/cancel", methods=("POST",))
+@login_required
+def cancel(batch_id):
+    """Ask the active run to stop."""
+    batch = _batch(batch_id, write=True)
+    conn = get_db()
+    run = qs.active_run(conn, batch_id)
+    if run:
+        qs.request_cancel(conn, run["id"])
+        run = qs.run_by_id(conn, run["id"])
+    return _progress_fragment(batch, run or qs.latest_run(conn, batch_id))
+
+
+def _progress_fragment(batch, run):
+    return render_template("similarity/_progress.html", batch=batch, run=run, progress=_progress(run),
+                           writable=can_write(batch), thresholds=_thresholds_from(request.args))
+
+
+@bp.route("/<int:batch_id>/similarity/groups")
+@login_required
+def groups(batch_id):
+    """The groups of the latest analysis at the chosen sensitivity (regrouped from stored pairs)."""
+    batch = _batch(batch_id)
+    return render_template("similarity/_groups.html", batch=batch, **_groups_context(batch))
+
+
+def _groups_context(batch):
+    conn = get_db()
+    thresholds = _thresholds_from(request.args)
+    model = current_app.config["MODEL"]
+    found = analysis.batch_groups(conn, batch["id"], model, thresholds)
+    items = {item["id"]: item for item in queries.items_of_batch(conn, batch["id"])}
+    cards = [{"group": group, "tier_label": TIER_LABELS[group.tier],
+              "members": sorted((items[i] for i in ids if i in items), key=lambda item: item["position"])}
+             for group, ids in found]
+    return {"cards": [c for c in cards if len(c["members"]) > 1], "thresholds": thresholds,
+            "errors": qs.batch_feature_errors(conn, batch["id"], model),
+            "scores": qs.batch_scores(conn, batch["id"], model)}

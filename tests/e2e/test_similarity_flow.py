@@ -1,0 +1,100 @@
+"""In a real browser with the shipped model: the demo archive, Run, live progress, groups of the demo's
+near-duplicates; with the in-process worker of `flask run` and with a real huey_consumer process, including
+a consumer killed mid-run."""
+import signal
+import sys
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, start_process, stop_process
+from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+EXPECTED_PAIRS = [("kodak-kodim01.png", "kodim01-rescan-small.jpg"), ("kodak-kodim05.png", "kodim05-cropped.jpg"),
+                  ("kodak-kodim13.png", "kodim13-turned.jpg"), ("skimage-chelsea.png", "chelsea-sepia.jpg"),
+                  ("kodak-kodim23.png", "kodim23-reencoded.jpg")]
+
+
+def _consumer(tmp_path, env):
+    return start_process([sys.executable, "-m", "huey.bin.huey_consumer", "zeuge_lite.tasks.huey", "-w", "1"],
+                         env, tmp_path / "consumer.log")
+
+
+def _open_similarity_tab(page, url):
+    page.goto(url + "/login")
+    page.fill("input[name=email]", DEMO_EMAIL)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button.primary")
+    if page.locator("h1", has_text="Your archives").count():
+        page.click("text=Demo Archive (Pro)")
+    page.click("text=Kodak scans")
+    page.click("text=3. Similarity")
+
+
+def _group_sets(page):
+    cards = page.locator(".group-card")
+    return [set(cards.nth(i).locator(".filename").all_inner_texts()) for i in range(cards.count())]
+
+
+def _assert_demo_groups(page):
+    expect(page.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
+    expect(page.locator("#groups [role=status]")).to_contain_text("groups found")
+    groups = _group_sets(page)
+    for original, copy in EXPECTED_PAIRS:
+        assert any({original, copy} <= group for group in groups), (original, copy, groups)
+    assert all(len(group) >= 2 for group in groups)
+
+
+@pytest.mark.parametrize("worker", ["in-process", "huey_consumer"])
+def test_run_analysis_on_the_demo(tmp_path, page, worker):
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="true" if worker == "in-process" else "false")
+    flask_cli(env, "zeuge", "demo")
+    consumer = _consumer(tmp_path, env) if worker == "huey_consumer" else None
+    server, url = serve(tmp_path, env)
+    try:
+        _open_similarity_tab(page, url)
+        page.click("#run-analysis")
+        expect(page.locator("#analysis")).to_contain_text("of 20 photos")
+        screenshot(page, f"10-similarity-progress-{worker}")
+        page.click("text=2. Items")  # leave and come back: the same run is shown
+        page.click("text=3. Similarity")
+        _assert_demo_groups(page)
+        expect(page.locator("#analysis")).to_contain_text("20 new photos computed")
+        screenshot(page, f"11-similarity-groups-{worker}")
+        page.get_by_label("Exact copies only").check()
+        expect(page.locator("input[value=exact]")).to_be_checked()
+        expect(page.locator(".group-card .badge", has_text="near-duplicate")).to_have_count(0)
+        exact_groups = _group_sets(page)
+        assert {"kodak-kodim23.png", "kodim23-reencoded.jpg"} in exact_groups
+        assert not any({"kodim05-cropped.jpg", "kodim13-turned.jpg"} & group for group in exact_groups)
+        page.click("#run-analysis")  # re-run: nothing new to compute
+        expect(page.locator("#analysis")).to_contain_text("nothing new to compute", timeout=60_000)
+    finally:
+        stop_process(server)
+        if consumer:
+            stop_process(consumer)
+
+
+def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(tmp_path, page):
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="false", ZEUGE_RUN_STALE_SECONDS="10",
+                     ZEUGE_ANALYSIS_WORKERS="1")
+    flask_cli(env, "zeuge", "demo")
+    consumer = _consumer(tmp_path, env)
+    server, url = serve(tmp_path, env)
+    try:
+        _open_similarity_tab(page, url)
+        page.click("#run-analysis")
+        expect(page.locator("#analysis")).to_contain_text("photos/s", timeout=60_000)
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait()
+        expect(page.locator("#analysis")).to_contain_text("worker stopped", timeout=60_000)
+        screenshot(page, "12-similarity-worker-died")
+        consumer = _consumer(tmp_path, env)
+        page.click("#run-analysis")
+        _assert_demo_groups(page)
+        done = page.locator("#analysis").inner_text()
+        assert "new photos computed" in done and "20 new photos" not in done  # kept what was done
+    finally:
+        stop_process(server)
+        stop_process(consumer)

@@ -1,0 +1,174 @@
+"""Analysis runs (huey in immediate mode here; a real consumer runs in tests/e2e): features, groups,
+incremental re-runs, one active run per batch, cancel, stalled workers, per-item failures, plan checks."""
+import io
+
+import pytest
+from PIL import Image, ImageOps
+
+from zeuge_lite import analysis, queries
+from zeuge_lite import queries_similarity as qs
+from zeuge_lite.demo import PHOTOS_DIR
+from zeuge_lite.tasks import huey
+
+
+@pytest.fixture
+def immediate():
+    huey.immediate = True
+    yield
+    huey.immediate = False
+
+
+def _jpeg(image, quality=85):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _photo(name):
+    return Image.open(PHOTOS_DIR / name).convert("RGB")
+
+
+@pytest.fixture
+def batch(world):
+    _user, archive = world.user("an@x.org", plan="pro")
+    world.login("an@x.org")
+    batch_id = world.batch(archive)
+    kodim05 = _photo("kodak-kodim05.png")
+    world.upload(batch_id,
+                 ("kodim05.png", (PHOTOS_DIR / "kodak-kodim05.png").read_bytes()),
+                 ("kodim23.png", (PHOTOS_DIR / "kodak-kodim23.png").read_bytes()),
+                 ("coffee.png", (PHOTOS_DIR / "skimage-coffee.png").read_bytes()),
+                 ("kodim05-rescan.jpg", _jpeg(kodim05.resize((500, 333)), 70)),
+                 ("kodim05-turned-sepia.jpg", _jpeg(ImageOps.colorize(
+                     ImageOps.grayscale(kodim05.rotate(270, expand=True)), "#2e1f0f", "#f5e6c8"))))
+    return batch_id
+
+
+def _names(conn, batch_id, model="efficientnet-lite0"):
+    names = {i["id"]: i["filename"] for i in queries.items_of_batch(conn, batch_id)}
+    return sorted(sorted(names[i] for i in ids) for _g, ids in analysis.batch_groups(conn, batch_id, model))
+
+
+def test_run_groups_the_near_duplicates_and_scores_uniqueness(client, conn, batch, immediate):
+    response = client.post(f"/batches/{batch}/similarity/run")
+    assert response.status_code == 200
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["total"], run["computed"], run["failed_items"]) == ("done", 5, 5, 0)
+    assert _names(conn, batch) == [["kodim05-rescan.jpg", "kodim05-turned-sepia.jpg", "kodim05.png"]]
+    scores = qs.batch_scores(conn, batch, "efficientnet-lite0")
+    by_name = {i["filename"]: scores[i["id"]] for i in queries.items_of_batch(conn, batch)}
+    assert by_name["kodim05-rescan.jpg"] < 0.1 < by_name["coffee.png"]
+    assert conn.execute("SELECT count(*) FROM vec_efficientnet_lite0").fetchone()[0] == 5
+    groups = client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    assert "1 group found" in groups, groups
+    assert "kodim05-turned-sepia.jpg" in groups and "near-duplicate" in groups
+
+
+def test_rerun_computes_only_new_items_and_deleted_items_leave_the_index(client, conn, world, batch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    client.post(f"/batches/{batch}/similarity/run")
+    assert qs.latest_run(conn, batch)["computed"] == 0
+    world.upload(batch, ("kodim23-copy.jpg", _jpeg(_photo("kodak-kodim23.png"), 80)))
+    client.post(f"/batches/{batch}/similarity/run")
+    assert qs.latest_run(conn, batch)["computed"] == 1
+    assert ["kodim23-copy.jpg", "kodim23.png"] in _names(conn, batch)
+    copy_id = next(i["id"] for i in queries.items_of_batch(conn, batch) if i["filename"] == "kodim23-copy.jpg")
+    client.post(f"/items/{copy_id}/delete")
+    assert ["kodim23-copy.jpg", "kodim23.png"] not in _names(conn, batch)
+    assert conn.execute("SELECT count(*) FROM vec_efficientnet_lite0").fetchone()[0] == 5
+    client.post(f"/batches/{batch}/similarity/run")
+    kodim23 = next(i["id"] for i in queries.items_of_batch(conn, batch) if i["filename"] == "kodim23.png")
+    assert qs.batch_scores(conn, batch, "efficientnet-lite0")[kodim23] > 0.2  # no longer near its deleted copy
+
+
+def test_a_broken_file_is_recorded_on_the_item_and_the_run_goes_on(client, conn, app, batch, immediate):
+    item = queries.items_of_batch(conn, batch)[0]
+    from zeuge_lite.storage import Storage
+    Storage(app.config["STORAGE_DIR"]).original_path(item["sha256"], item["ext"]).write_bytes(b"\x89PNG broken")
+    client.post(f"/batches/{batch}/similarity/run")
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["failed_items"]) == ("done", 1)
+    errors = qs.batch_feature_errors(conn, batch, "efficientnet-lite0")
+    assert [e["filename"] for e in errors] == [item["filename"]]
+    assert item["filename"] in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+
+
+def test_second_run_request_returns_the_active_run(client, conn, batch):
+    first = client.post(f"/batches/{batch}/similarity/run")  # not immediate: stays queued, no consumer here
+    second = client.post(f"/batches/{batch}/similarity/run")
+    assert first.status_code == second.status_code == 200
+    assert conn.execute("SELECT count(*) FROM runs WHERE batch_id = ?", (batch,)).fetchone()[0] == 1
+    assert b"Cancel" in second.data and b'hx-trigger="load delay:1s"' in second.data
+    huey.flush()
+
+
+def test_cancel_a_queued_run(client, conn, batch):
+    client.post(f"/batches/{batch}/similarity/run")
+    response = client.post(f"/batches/{batch}/similarity/cancel")
+    assert qs.latest_run(conn, batch)["status"] == "cancelled" and b"cancelled" in response.data
+    assert b"load delay" not in response.data  # polling stops
+    huey.flush()
+
+
+def test_a_run_whose_worker_died_is_marked_failed_with_a_reason(client, conn, batch):
+    run, _created = analysis.start_or_get_run(conn, batch, "efficientnet-lite0", {}, None)
+    qs.start_run(conn, run["id"])
+    conn.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes') WHERE id = ?", (run["id"],))
+    page = client.get(f"/batches/{batch}/similarity/progress").data.decode()
+    assert qs.run_by_id(conn, run["id"])["status"] == "failed"
+    assert "worker stopped" in page and "load delay" not in page
+    again, created = analysis.start_or_get_run(conn, batch, "efficientnet-lite0", {}, None)
+    assert created and again["id"] != run["id"]
+
+
+def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch):
+    from zeuge_lite.storage import Storage
+    run, _ = analysis.start_or_get_run(conn, batch, "efficientnet-lite0", {}, None)
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.0)
+    real_report = analysis._report
+
+    def cancel_then_report(connection, run_id, done, failed):
+        qs.request_cancel(connection, run_id)
+        real_report(connection, run_id, done, failed)
+
+    monkeypatch.setattr(analysis, "_report", cancel_then_report)
+    settings = analysis.AnalysisSettings("efficientnet-lite0", app.config["MODEL_DIR"], 10**8, 1)
+    analysis.run_analysis(conn, Storage(app.config["STORAGE_DIR"]), run["id"], settings)
+    finished = qs.run_by_id(conn, run["id"])
+    assert finished["status"] == "cancelled" and finished["done"] == 1
+
+
+def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
+    from zeuge_lite.storage import Storage
+    run, _ = analysis.start_or_get_run(conn, batch, "clip-vit-b32", {}, None)
+    settings = analysis.AnalysisSettings("clip-vit-b32", app.config["MODEL_DIR"], 10**8, 1)
+    analysis.run_analysis(conn, Storage(app.config["STORAGE_DIR"]), run["id"], settings)
+    failed = qs.run_by_id(conn, run["id"])
+    assert failed["status"] == "failed" and "zeuge model fetch clip-vit-b32" in failed["error"]
+
+
+def _similarity_routes(app):
+    return [(rule, method) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("similarity.")
+            and rule.endpoint != "similarity.tab" for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+
+
+def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, client, world, conn):
+    _user, archive = world.user("free@x.org", plan="free")
+    world.login("free@x.org")
+    batch_id = world.batch(archive)
+    routes = _similarity_routes(app)
+    assert len(routes) >= 4
+    for rule, method in routes:
+        response = client.open(rule.rule.replace("<int:batch_id>", str(batch_id)), method=method)
+        assert response.status_code == 402 and b"upgrade-prompt" in response.data, rule.rule
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_viewer_can_look_but_not_run(app, client, world, conn, batch):
+    viewer, _own = world.user("viewer@x.org")
+    archive = conn.execute("SELECT archive_id FROM batches WHERE id = ?", (batch,)).fetchone()[0]
+    queries.add_member(conn, archive, viewer, "viewer")
+    world.login("viewer@x.org")
+    assert client.post(f"/batches/{batch}/similarity/run").status_code == 403
+    assert client.get(f"/batches/{batch}/similarity/progress").status_code == 200
+    assert b"run-analysis" not in client.get(f"/batches/{batch}/similarity").data

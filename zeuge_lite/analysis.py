@@ -1,0 +1,149 @@
+"""A batch analysis run: features for new content, comparison of new items, groups on demand. No Flask."""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from zeuge_lite import queries_similarity as qs
+from zeuge_lite.db import IntegrityError, transaction
+from zeuge_lite.similarity.embedding import ModelUnavailable, get_embedder, model_spec
+from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items
+from zeuge_lite.similarity.parallel import analyse_files
+
+PROGRESS_EVERY_S = 0.5
+STALE_AFTER_S = 120
+STALE_REASON = ("The worker stopped during this run (it stopped sending signs of life). Run the analysis "
+                "again: photos analysed so far are kept and not computed again.")
+
+
+class RunCancelled(Exception):
+    """Someone pressed Cancel."""
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Plain settings a worker needs (no live objects, so the queue can move to other machines)."""
+    model: str
+    model_dir: str
+    max_pixels: int
+    workers: int = 0
+
+    def as_dict(self):
+        """For huey task arguments."""
+        return {"model": self.model, "model_dir": self.model_dir, "max_pixels": self.max_pixels,
+                "workers": self.workers}
+
+
+def start_or_get_run(conn, batch_id, model, params, user_id, stale_after_s=STALE_AFTER_S):
+    """(run, created): a new queued run, or the batch's active one (double click, second tab)."""
+    qs.fail_stalled_runs(conn, stale_after_s, STALE_REASON)
+    active = qs.active_run(conn, batch_id)
+    if active:
+        return active, False
+    try:
+        run_id = qs.create_run(conn, batch_id, model, params, user_id)
+    except IntegrityError:  # another request created it between our check and insert
+        return qs.active_run(conn, batch_id), False
+    return qs.run_by_id(conn, run_id), True
+
+
+def run_analysis(conn, storage, run_id, settings):
+    """Carry out a queued run: features, comparison, done; failures are recorded, never left running."""
+    if not qs.start_run(conn, run_id):
+        return
+    run = qs.run_by_id(conn, run_id)
+    try:
+        spec = model_spec(settings.model)
+        qs.ensure_vec_table(conn, spec)
+        _compute_features(conn, storage, run, spec, settings)
+        qs.update_run(conn, run_id, stage="comparing")
+        compare_batch(conn, run["batch_id"], spec.name)
+    except RunCancelled:
+        qs.finish_run(conn, run_id, "cancelled")
+        qs.update_run(conn, run_id, stage="cancelled")
+        return
+    except ModelUnavailable as exc:
+        qs.finish_run(conn, run_id, "failed", str(exc))
+        return
+    except Exception as exc:  # the page must show why, not a run that spins forever
+        qs.finish_run(conn, run_id, "failed", f"The analysis stopped: {type(exc).__name__}: {exc}")
+        raise
+    qs.update_run(conn, run_id, stage="done")
+    qs.finish_run(conn, run_id, "done")
+
+
+def _compute_features(conn, storage, run, spec, settings):
+    """Decode, hash and embed only content that has no features for this model yet."""
+    missing = qs.shas_missing_features(conn, run["batch_id"], spec.name)
+    qs.update_run(conn, run["id"], stage="analysing photos", total=len(missing), done=0)
+    get_embedder(spec.name, settings.model_dir)  # fail early with the how-to message if the model is missing
+    paths = [storage.original_path(row["sha256"], row["ext"]) for row in missing]
+    done, failed, last_report = 0, 0, 0.0
+    for path, _sha, features, error in analyse_files(paths, spec.name, settings.max_pixels, settings.model_dir,
+                                                      settings.workers or None):
+        sha256 = path.stem
+        with transaction(conn):
+            if error:
+                qs.save_feature_error(conn, spec.name, sha256, error)
+            else:
+                qs.save_features(conn, spec, sha256, features)
+        done, failed = done + 1, failed + bool(error)
+        if time.monotonic() - last_report > PROGRESS_EVERY_S or done == len(paths):
+            _report(conn, run["id"], done, failed)
+            last_report = time.monotonic()
+
+
+def _report(conn, run_id, done, failed):
+    """Write progress (and the heartbeat); stop if someone pressed Cancel."""
+    qs.update_run(conn, run_id, done=done, computed=done, failed_items=failed)
+    if qs.cancel_requested(conn, run_id):
+        raise RunCancelled()
+
+
+def load_batch_features(conn, batch_id, model):
+    """(item ids, shas, hashes n x 8, turns n x 4 x dim) of a batch's analysed items."""
+    rows = qs.batch_feature_rows(conn, batch_id, model)
+    if not rows:
+        return [], [], np.zeros((0, 8), np.uint64), None
+    dim = model_spec(model).dim
+    hashes = np.stack([np.frombuffer(r["hashes"], dtype=np.uint64) for r in rows])
+    turns = np.stack([np.frombuffer(r["turns"], dtype=np.float32).reshape(-1, dim) for r in rows])
+    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, turns
+
+
+def compare_batch(conn, batch_id, model):
+    """Compare new (or orphaned) items with the whole batch; store their pairs and uniqueness."""
+    ids, shas, hashes, turns = load_batch_features(conn, batch_id, model)
+    todo = qs.items_needing_comparison(conn, batch_id, model)
+    rows = [index for index, item_id in enumerate(ids) if item_id in todo]
+    if not rows:
+        return 0
+    pairs, nearest, nearest_index = candidate_pairs(shas, hashes, turns, rows)
+    with transaction(conn):
+        qs.save_pairs(conn, batch_id, model, [(ids[p.a], ids[p.b], p.cosine, p.hash_distance, int(p.same_file),
+                                               int(p.turned)) for p in pairs])
+        qs.save_scores(conn, model, [(ids[r], float(n), ids[i] if i >= 0 else None, 1.0 - float(n))
+                                     for r, n, i in zip(rows, nearest, nearest_index)])
+        _lower_uniqueness_of_neighbours(conn, model, ids, pairs)
+    return len(rows)
+
+
+def _lower_uniqueness_of_neighbours(conn, model, ids, pairs):
+    """Old items that a new item is closer to than their old nearest item become less unique."""
+    for pair in pairs:
+        strength = 1.0 if pair.same_file else pair.cosine
+        for item, other in ((pair.a, pair.b), (pair.b, pair.a)):
+            qs.raise_nearest(conn, model, ids[item], strength, ids[other], 1.0 - strength)
+
+
+def batch_groups(conn, batch_id, model, thresholds=Thresholds()):
+    """Groups of a batch's items from stored pairs (no vector math): [(Group, [item ids])]."""
+    rows = qs.batch_pairs(conn, batch_id, model)
+    index = {}
+    for row in rows:
+        for item_id in (row["a_item"], row["b_item"]):
+            index.setdefault(item_id, len(index))
+    item_of = {i: item_id for item_id, i in index.items()}
+    pairs = [Pair(min(index[r["a_item"]], index[r["b_item"]]), max(index[r["a_item"]], index[r["b_item"]]),
+                  r["cosine"], r["hash_distance"], bool(r["same_file"]), bool(r["turned"])) for r in rows]
+    return [(group, [item_of[m] for m in group.members]) for group in group_items(pairs, thresholds)]

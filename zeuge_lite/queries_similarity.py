@@ -1,0 +1,181 @@
+"""All SQL of the similarity engine: features, vec0 tables, runs, pairs, scores. No Flask here."""
+import json
+
+import numpy as np
+
+ACTIVE = ("queued", "running")
+_RUN_COLUMNS = ("status", "stage", "done", "total", "computed", "failed_items", "error")
+
+# --- features and the per-model vec0 tables --------------------------------------------------
+
+
+def ensure_vec_table(conn, spec):
+    """Create the model's vec0 table and the trigger that keeps it in step with features."""
+    table = spec.vec_table
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
+                 f"embedding float[{spec.dim}] distance_metric=cosine)")
+    conn.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_forget AFTER DELETE ON features "
+                 f"WHEN old.model = '{spec.name}' BEGIN DELETE FROM {table} WHERE rowid = old.id; END")
+
+
+def shas_missing_features(conn, batch_id, model):
+    """Content hashes (with ext) of a batch's items that have no features for this model yet."""
+    return conn.execute(
+        "SELECT DISTINCT i.sha256, f.ext FROM items i JOIN files f ON f.sha256 = i.sha256 "
+        "WHERE i.batch_id = ? AND NOT EXISTS (SELECT 1 FROM features x WHERE x.sha256 = i.sha256 "
+        "AND x.model = ?)", (batch_id, model)).fetchall()
+
+
+def save_features(conn, spec, sha256, features):
+    """Store hashes and turn vectors of one content, and its upright vector in the vec0 table."""
+    cur = conn.execute(
+        "INSERT INTO features (sha256, model, hashes, turns) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (sha256, model) DO NOTHING",
+        (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
+         features.vectors.astype(np.float32).tobytes()))
+    if cur.rowcount:
+        conn.execute(f"INSERT INTO {spec.vec_table} (rowid, embedding) VALUES (?, ?)",
+                     (cur.lastrowid, features.vectors[0].astype(np.float32).tobytes()))
+
+
+def save_feature_error(conn, model, sha256, error):
+    """Remember that this content cannot be analysed, and why (so a re-run does not retry it)."""
+    conn.execute("INSERT INTO features (sha256, model, error) VALUES (?, ?, ?) "
+                 "ON CONFLICT (sha256, model) DO NOTHING", (sha256, model, error))
+
+
+def batch_feature_rows(conn, batch_id, model):
+    """(item id, sha256, hashes blob, turns blob) of a batch's analysed items, in batch order."""
+    return conn.execute(
+        "SELECT i.id, i.sha256, x.hashes, x.turns FROM items i JOIN features x ON x.sha256 = i.sha256 "
+        "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NULL ORDER BY i.position, i.id",
+        (model, batch_id)).fetchall()
+
+
+def batch_feature_errors(conn, batch_id, model):
+    """A batch's items whose content could not be analysed, with the reason."""
+    return conn.execute(
+        "SELECT i.id, i.filename, x.error FROM items i JOIN features x ON x.sha256 = i.sha256 "
+        "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NOT NULL ORDER BY i.position",
+        (model, batch_id)).fetchall()
+
+
+def nearest_contents(conn, spec, vector, k):
+    """(features id, distance) of the k vectors nearest to one vector in the model's vec0 table."""
+    return conn.execute(f"SELECT rowid, distance FROM {spec.vec_table} WHERE embedding MATCH ? AND k = ? "
+                        "ORDER BY distance", (np.asarray(vector, np.float32).tobytes(), k)).fetchall()
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def create_run(conn, batch_id, model, params, user_id):
+    """Insert a queued run; raises IntegrityError if the batch has an active run already."""
+    return conn.execute("INSERT INTO runs (batch_id, model, params, created_by) VALUES (?, ?, ?, ?)",
+                        (batch_id, model, json.dumps(params), user_id)).lastrowid
+
+
+def run_by_id(conn, run_id):
+    """One run row, or None."""
+    return conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+
+def active_run(conn, batch_id):
+    """The batch's queued or running run, or None."""
+    return conn.execute("SELECT * FROM runs WHERE batch_id = ? AND status IN ('queued', 'running')",
+                        (batch_id,)).fetchone()
+
+
+def latest_run(conn, batch_id):
+    """The batch's most recent run, or None."""
+    return conn.execute("SELECT * FROM runs WHERE batch_id = ? ORDER BY id DESC LIMIT 1", (batch_id,)).fetchone()
+
+
+def latest_done_run(conn, batch_id):
+    """The batch's most recent finished run, or None."""
+    return conn.execute("SELECT * FROM runs WHERE batch_id = ? AND status = 'done' ORDER BY id DESC LIMIT 1",
+                        (batch_id,)).fetchone()
+
+
+def start_run(conn, run_id):
+    """Move a queued run to running; False if it was cancelled or taken meanwhile."""
+    return conn.execute("UPDATE runs SET status = 'running', started_at = datetime('now'), "
+                        "heartbeat_at = datetime('now') WHERE id = ? AND status = 'queued'",
+                        (run_id,)).rowcount == 1
+
+
+def update_run(conn, run_id, **values):
+    """Set progress columns of a run and beat its heartbeat."""
+    names = [name for name in values if name in _RUN_COLUMNS]
+    assignments = "".join(f"{name} = ?, " for name in names)
+    conn.execute(f"UPDATE runs SET {assignments}heartbeat_at = datetime('now') WHERE id = ?",
+                 [values[name] for name in names] + [run_id])
+
+
+def finish_run(conn, run_id, status, error=None):
+    """End a run as done, failed or cancelled."""
+    conn.execute("UPDATE runs SET status = ?, error = ?, finished_at = datetime('now'), "
+                 "heartbeat_at = datetime('now') WHERE id = ?", (status, error, run_id))
+
+
+def request_cancel(conn, run_id):
+    """Ask a running run to stop; a queued one is cancelled at once."""
+    conn.execute("UPDATE runs SET status = 'cancelled', finished_at = datetime('now'), stage = 'cancelled' "
+                 "WHERE id = ? AND status = 'queued'", (run_id,))
+    conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (run_id,))
+
+
+def cancel_requested(conn, run_id):
+    """True if someone asked this run to stop."""
+    row = conn.execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def fail_stalled_runs(conn, stale_seconds, reason):
+    """Mark running runs without a heartbeat for stale_seconds as failed; return how many."""
+    return conn.execute(
+        "UPDATE runs SET status = 'failed', error = ?, finished_at = datetime('now') WHERE status = 'running' "
+        "AND heartbeat_at < datetime('now', ?)", (reason, f"-{int(stale_seconds)} seconds")).rowcount
+
+
+# --- pairs and per-item scores ---------------------------------------------------------------
+
+
+def items_needing_comparison(conn, batch_id, model):
+    """Analysed items with no score yet, or whose nearest item was deleted since."""
+    return {row[0] for row in conn.execute(
+        "SELECT i.id FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? AND x.error IS NULL "
+        "LEFT JOIN item_scores s ON s.item_id = i.id AND s.model = ? "
+        "WHERE i.batch_id = ? AND (s.item_id IS NULL OR s.nearest_item IS NULL)", (model, model, batch_id))}
+
+
+def save_pairs(conn, batch_id, model, pairs):
+    """Store candidate pairs (tuples a_item, b_item, cosine, hash_distance, same_file, turned), a < b."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, same_file, turned) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(model, a, b, batch_id, *values) for a, b, *values in pairs])
+
+
+def save_scores(conn, model, scores):
+    """Store (item_id, nearest, nearest_item, uniqueness) rows."""
+    conn.executemany("INSERT OR REPLACE INTO item_scores (item_id, model, nearest, nearest_item, uniqueness) "
+                     "VALUES (?, ?, ?, ?, ?)", [(i, model, n, ni, u) for i, n, ni, u in scores])
+
+
+def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
+    """Lower an existing item's uniqueness when a new item is closer than its old nearest."""
+    conn.execute("UPDATE item_scores SET nearest = ?, nearest_item = ?, uniqueness = ? "
+                 "WHERE item_id = ? AND model = ? AND nearest < ?",
+                 (nearest, nearest_item, uniqueness, item_id, model, nearest))
+
+
+def batch_pairs(conn, batch_id, model):
+    """A batch's stored candidate pairs."""
+    return conn.execute("SELECT a_item, b_item, cosine, hash_distance, same_file, turned FROM pairs "
+                        "WHERE batch_id = ? AND model = ?", (batch_id, model)).fetchall()
+
+
+def batch_scores(conn, batch_id, model):
+    """{item id: uniqueness} for a batch's scored items."""
+    return dict(conn.execute("SELECT s.item_id, s.uniqueness FROM item_scores s JOIN items i ON i.id = s.item_id "
+                             "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
