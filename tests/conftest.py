@@ -6,7 +6,7 @@ from PIL import Image
 
 from zeuge_lite import create_app, queries
 from zeuge_lite.auth import register_user
-from zeuge_lite.db import connect
+from zeuge_lite.db import connect, migrate
 
 PASSWORD = "correct horse battery"
 
@@ -36,6 +36,7 @@ def runner(app):
 def conn(app):
     """A connection to the test database (the same file the app uses)."""
     connection = connect(app.config["DATABASE"])
+    migrate(connection)
     yield connection
     connection.close()
 

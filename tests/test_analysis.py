@@ -172,3 +172,31 @@ def test_a_viewer_can_look_but_not_run(app, client, world, conn, batch):
     assert client.post(f"/batches/{batch}/similarity/run").status_code == 403
     assert client.get(f"/batches/{batch}/similarity/progress").status_code == 200
     assert b"run-analysis" not in client.get(f"/batches/{batch}/similarity").data
+
+
+def test_similar_items_for_a_stored_item_and_an_outside_image(client, conn, app, world, batch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    items = {i["filename"]: i["id"] for i in queries.items_of_batch(conn, batch)}
+    found = analysis.similar_to_item(conn, "efficientnet-lite0", items["kodim05.png"], k=3, batch_id=batch)
+    names = [row["filename"] for row, _score in found]
+    assert names[:2] == ["kodim05-rescan.jpg", "kodim05-turned-sepia.jpg"] or \
+        set(names[:2]) == {"kodim05-rescan.jpg", "kodim05-turned-sepia.jpg"}
+    assert found[0][1] > 0.9 > found[-1][1] and "kodim05.png" not in names
+    outside = _jpeg(_photo("kodak-kodim23.png").crop((40, 40, 700, 480)), 75)
+    features_before = conn.execute("SELECT count(*) FROM features").fetchone()[0]
+    matches = analysis.similar_to_image(conn, "efficientnet-lite0", outside, 10**8, k=2, batch_id=batch,
+                                        model_dir=app.config["MODEL_DIR"])
+    assert matches[0][0]["filename"] == "kodim23.png" and matches[0][1] > 0.8
+    assert conn.execute("SELECT count(*) FROM features").fetchone()[0] == features_before
+
+
+def test_similar_items_stay_inside_the_archive(client, conn, world, batch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    _other_user, other_archive = world.user("other@x.org")
+    world.login("other@x.org")
+    other_batch = world.batch(other_archive)
+    world.upload(other_batch, ("mine.png", (PHOTOS_DIR / "kodak-kodim05.png").read_bytes()))
+    client.post(f"/batches/{other_batch}/similarity/run")
+    mine = queries.items_of_batch(conn, other_batch)[0]["id"]
+    found = analysis.similar_to_item(conn, "efficientnet-lite0", mine, k=10, archive_id=other_archive)
+    assert found == []  # the same photo in another archive is not revealed

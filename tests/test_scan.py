@@ -19,7 +19,7 @@ def _make_folder(root):
     (root / "notes.txt").write_text("not an image, not scanned")
 
 
-def test_scan_writes_the_public_json_and_html(runner, tmp_path):
+def test_scan_writes_the_public_json_and_html(app, runner, tmp_path):
     _make_folder(tmp_path / "in")
     result = runner.invoke(args=["zeuge", "scan", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
                                  "--workers", "1"])
@@ -35,6 +35,7 @@ def test_scan_writes_the_public_json_and_html(runner, tmp_path):
     assert exact["kind"] == "exact" and exact["score"] == 1.0
     assert all(0 < g["score"] <= 1 and g["kind"] in ("exact", "near", "similar") for g in report["groups"])
     assert {"width": 768, "height": 512} == {k: exact["items"][0][k] for k in ("width", "height")}
+    assert not (tmp_path / "test.sqlite3").exists()  # a scan leaves no state outside --out
     html = (tmp_path / "out" / "duplicates.html").read_text()
     assert html.count("data:image/jpeg;base64,") == 5 and "box1/broken.jpg" in html
 

@@ -54,5 +54,7 @@ def export(out_path):
     print(f"{out_path}\nsha256 {digest}")
 
 
+
+
 if __name__ == "__main__":
     export(sys.argv[1] if len(sys.argv) > 1 else "zeuge_lite/models/efficientnet-lite0.onnx")

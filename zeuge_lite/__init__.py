@@ -40,8 +40,6 @@ def create_app(test_config=None):
     # One request carries one file from the uploader (per-file progress); leave room for the form fields.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FILE_BYTES"] + 1024 * 1024
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    Path(app.config["STORAGE_DIR"]).mkdir(parents=True, exist_ok=True)
 
     from zeuge_lite import auth, cli, db, views
     db.init_app(app)

@@ -147,3 +147,36 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds()):
     pairs = [Pair(min(index[r["a_item"]], index[r["b_item"]]), max(index[r["a_item"]], index[r["b_item"]]),
                   r["cosine"], r["hash_distance"], bool(r["same_file"]), bool(r["turned"])) for r in rows]
     return [(group, [item_of[m] for m in group.members]) for group in group_items(pairs, thresholds)]
+
+
+def similar_items(conn, model, query_turns, k=10, batch_id=None, archive_id=None, exclude_item=None):
+    """Items most similar to a query (its turn vectors), within a batch or an archive: [(item row, score)].
+
+    sqlite-vec finds the nearest stored contents for each quarter turn of the query; scores are cosine
+    similarities, the best over the turns."""
+    spec = model_spec(model)
+    qs.ensure_vec_table(conn, spec)
+    best = {}
+    fetch = min(4096, max(64, 8 * k))  # room for contents outside the scope and for the query itself
+    for vector in np.asarray(query_turns, dtype=np.float32):
+        for feature_id, distance in qs.nearest_contents(conn, spec, vector, fetch):
+            best[feature_id] = max(best.get(feature_id, -1.0), 1.0 - distance)
+    rows = qs.items_for_features(conn, list(best), model, batch_id, archive_id)
+    found = [(row, best[row["feature_id"]]) for row in rows if row["id"] != exclude_item]
+    return sorted(found, key=lambda pair: -pair[1])[:k]
+
+
+def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):
+    """Items most similar to a stored item (empty if it was not analysed yet)."""
+    blob = qs.item_turns(conn, item_id, model)
+    if blob is None:
+        return []
+    turns = np.frombuffer(blob, dtype=np.float32).reshape(-1, model_spec(model).dim)
+    return similar_items(conn, model, turns, k, batch_id, archive_id, exclude_item=item_id)
+
+
+def similar_to_image(conn, model, data, max_pixels, k=10, batch_id=None, archive_id=None, model_dir=None):
+    """Items most similar to an outside image (bytes); nothing about the image is stored."""
+    from zeuge_lite.similarity.features import extract_features
+    features = extract_features(data, get_embedder(model, model_dir), max_pixels)
+    return similar_items(conn, model, features.vectors, k, batch_id, archive_id)

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from zeuge_lite import queries
-from zeuge_lite.db import connect
+from zeuge_lite.db import connect, migrate
 from zeuge_lite.ingest import limits_from_config
 from zeuge_lite.plans import PLANS
 from zeuge_lite.similarity.embedding import MODELS, ModelUnavailable, get_embedder, model_path, model_spec
@@ -18,7 +18,9 @@ zeuge = AppGroup("zeuge", help="Zeuge Lite commands.")
 
 
 def _connection():
-    return connect(current_app.config["DATABASE"])
+    conn = connect(current_app.config["DATABASE"])
+    migrate(conn)
+    return conn
 
 
 @zeuge.command("demo")

@@ -1,5 +1,6 @@
 """SQLite connection (WAL, foreign keys, sqlite-vec) and schema migrations by PRAGMA user_version."""
 import contextlib
+from pathlib import Path
 import sqlite3 as _stdlib_sqlite3
 
 import click
@@ -37,6 +38,8 @@ def connect(path, timeout_s=30.0):
     """Open the database with Row factory, WAL, foreign keys, busy timeout and sqlite-vec loaded."""
     import sqlite_vec
 
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -69,10 +72,17 @@ def migrate(conn):
     return len(MIGRATIONS)
 
 
+_migrated = set()
+
+
 def get_db():
-    """The request's connection, opened on first use."""
+    """The request's connection, opened on first use; the schema is brought up to date once per process."""
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
+        path = current_app.config["DATABASE"]
+        g.db = connect(path)
+        if path not in _migrated:
+            migrate(g.db)
+            _migrated.add(path)
     return g.db
 
 
@@ -103,12 +113,7 @@ def init_db_command():
 
 
 def init_app(app):
-    """Register teardown and the init-db command; make sure the schema is current."""
+    """Check sqlite-vec can load, register teardown and the init-db command (no file is created here)."""
     check_extension_loading()
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)
-    conn = connect(app.config["DATABASE"])
-    try:
-        migrate(conn)
-    finally:
-        conn.close()

@@ -179,3 +179,22 @@ def batch_scores(conn, batch_id, model):
     """{item id: uniqueness} for a batch's scored items."""
     return dict(conn.execute("SELECT s.item_id, s.uniqueness FROM item_scores s JOIN items i ON i.id = s.item_id "
                              "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
+
+
+def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None):
+    """Items (id, batch, filename, features id) whose content has these feature rows, within a batch or archive."""
+    if not feature_ids:
+        return []
+    marks = ",".join("?" * len(feature_ids))
+    scope, value = ("i.batch_id = ?", batch_id) if batch_id is not None else ("b.archive_id = ?", archive_id)
+    return conn.execute(
+        f"SELECT i.id, i.batch_id, i.filename, x.id AS feature_id FROM features x "
+        f"JOIN items i ON i.sha256 = x.sha256 JOIN batches b ON b.id = i.batch_id "
+        f"WHERE x.model = ? AND x.id IN ({marks}) AND {scope}", [model, *feature_ids, value]).fetchall()
+
+
+def item_turns(conn, item_id, model):
+    """The stored turn vectors blob of an item's content, or None if it was not analysed."""
+    row = conn.execute("SELECT x.turns FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
+                       "WHERE i.id = ? AND x.error IS NULL", (model, item_id)).fetchone()
+    return row[0] if row else None

@@ -117,6 +117,7 @@ class Embedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # onnxruntime's graph-cleanup warnings are noise to an archivist
         self.spec = spec
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
