@@ -26,7 +26,7 @@ PRESETS = {
 TIER_RANK = {"exact": 0, "near": 1, "similar": 2}
 CANDIDATE_COSINE_FLOOR = 0.55  # pairs kept for regrouping: below every threshold the slider offers
 CANDIDATE_HASH_FLOOR = 12
-RELATED_COSINE = 0.55  # below this, two photos are unrelated and must not share a group
+RELATED_COSINE = 0.60  # below this, two photos are unrelated and must not share a group
 
 
 @dataclass

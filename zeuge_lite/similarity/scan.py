@@ -25,6 +25,7 @@ class ScanResult:
     errors: list = field(default_factory=list)     # {"path", "error"}
     groups: list = field(default_factory=list)
     uniqueness: list = field(default_factory=list)
+    pairs: list = field(default_factory=list, repr=False)  # candidate pairs, for regrouping at other settings
 
 
 def image_files(root):
@@ -55,8 +56,8 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
         if progress:
             progress(done, len(files))
     if result.paths:
-        pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
-        result.groups = group_items(pairs, thresholds)
+        result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result
 

@@ -1,0 +1,54 @@
+"""Quality on a labelled set: scan it with the default thresholds, then score with the set's scorer.
+
+    .venv/bin/python bench/bench_quality.py [IMAGES_DIR] [GROUND_TRUTH_JSON] [SCORER]
+
+Defaults point at ../shared/photos/dev (evaluation only: never copied into the project).
+"""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zeuge_lite.similarity.grouping import Thresholds, group_items  # noqa: E402
+from zeuge_lite.similarity.scan import scan_folder, to_json, write_outputs  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos"
+
+
+def main():
+    images = Path(sys.argv[1]) if len(sys.argv) > 1 else SHARED / "dev" / "images"
+    truth = Path(sys.argv[2]) if len(sys.argv) > 2 else SHARED / "dev" / "ground_truth.json"
+    scorer = Path(sys.argv[3]) if len(sys.argv) > 3 else SHARED / "score.py"
+    out = Path(tempfile.mkdtemp())
+    start = time.perf_counter()
+    result = scan_folder(images, "efficientnet-lite0", Thresholds(), 300_000_000)
+    seconds = time.perf_counter() - start
+    json_path, _html = write_outputs(result, out)
+    print(f"scanned {len(result.paths)} photos in {seconds:.1f} s; thresholds {Thresholds()}")
+    scores = subprocess.run([sys.executable, str(scorer), str(truth), str(json_path), "--json"],
+                            capture_output=True, text=True, check=True).stdout
+    for key, value in json.loads(scores).items():
+        print(f"  {key}: {value}")
+    sweep(result, truth, scorer)
+
+
+def sweep(result, truth, scorer):
+    """How the score moves around the defaults: a plateau means the defaults are not fitted to this set."""
+    import runpy
+    score = runpy.run_path(str(scorer))["score"]
+    truth_data = json.loads(Path(truth).read_text())
+    print("sensitivity (threshold = visual similarity floor, hash = near-duplicate pHash bits):")
+    for cosine in (0.66, 0.69, 0.72, 0.75, 0.78):
+        for hash_near in (6, 8, 10):
+            result.groups = group_items(result.pairs, Thresholds(hash_near=hash_near, cosine_similar=cosine))
+            s = score(truth_data, to_json(result))
+            print(f"  threshold {cosine:.2f} hash {hash_near:2d}: precision {s['precision']:.4f} "
+                  f"recall {s['recall']:.4f} f1 {s['f1']:.4f} near {s['recall_by_tier'].get('near', 0):.4f}")
+
+
+if __name__ == "__main__":
+    main()

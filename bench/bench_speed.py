@@ -1,0 +1,250 @@
+"""Speed of the similarity engine on this machine: prints figures, asserts nothing.
+
+    .venv/bin/python bench/bench_speed.py [DEV_IMAGES_DIR]
+
+Sections: stage breakdown, cold throughput vs a naive loop (dev photos and made-up 12 MP JPEG scans),
+500 items cold and +10 items to 1,000 through the app's run code, regrouping 10,000 items,
+a similar-items query at 100,000 vectors, and the peak RSS of this process (the worker's work).
+"""
+import io
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zeuge_lite import analysis, queries  # noqa: E402
+from zeuge_lite import queries_similarity as qs  # noqa: E402
+from zeuge_lite.db import connect, migrate, transaction  # noqa: E402
+from zeuge_lite.ingest import IngestLimits, ingest_upload  # noqa: E402
+from zeuge_lite.similarity.decode import decode_rgb, open_image  # noqa: E402
+from zeuge_lite.similarity.embedding import MODELS, get_embedder, preprocess  # noqa: E402
+from zeuge_lite.similarity.features import ANALYSIS_SIDE, Features  # noqa: E402
+from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items  # noqa: E402
+from zeuge_lite.similarity.hashing import dihedral_phashes  # noqa: E402
+from zeuge_lite.similarity.scan import scan_folder  # noqa: E402
+from zeuge_lite.storage import Storage  # noqa: E402
+
+MODEL = "efficientnet-lite0"
+DEFAULT_DEV = Path(__file__).resolve().parents[2] / "shared" / "photos" / "dev" / "images"
+MAX_PIXELS = 300_000_000
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def readable_images(folder):
+    files = []
+    for path in sorted(folder.iterdir()):
+        try:
+            with Image.open(path) as image:
+                image.load()
+            files.append(path)
+        except Exception:
+            continue
+    return files
+
+
+def naive_loop(paths):
+    """One file at a time, full decode, one model pass, pHash of the full image: what a first try does."""
+    embedder = get_embedder(MODEL)
+    session, spec = embedder.session, MODELS[MODEL]
+    for path in paths:
+        image = Image.open(path).convert("RGB")
+        session.run([spec.output_name], {spec.input_name: preprocess(spec, [image])})
+        imagehash.phash(image)
+
+
+def stage_breakdown(paths):
+    """Mean ms per image for decode / hash / embed / store, and group time for the set, one process."""
+    embedder = get_embedder(MODEL, threads=1)
+    totals = dict(decode=0.0, hash=0.0, embed=0.0, store=0.0)
+    workdir = Path(tempfile.mkdtemp())
+    conn = connect(workdir / "bench.sqlite3")
+    migrate(conn)
+    spec = MODELS[MODEL]
+    qs.ensure_vec_table(conn, spec)
+    shas, hashes, turns = [], [], []
+    for n, path in enumerate(paths):
+        data = path.read_bytes()
+        rgb, t = timed(lambda: decode_rgb(open_image(data, MAX_PIXELS), ANALYSIS_SIDE))
+        totals["decode"] += t
+        h, t = timed(dihedral_phashes, rgb)
+        totals["hash"] += t
+        v, t = timed(embedder.embed_turns, rgb)
+        totals["embed"] += t
+        sha = f"{n:064x}"
+        conn.execute("INSERT INTO files (sha256, size, ext, format, mode, width, height) VALUES (?, 1, 'jpg', "
+                     "'JPEG', 'RGB', 1, 1)", (sha,))
+        _, t = timed(qs.save_features, conn, spec, sha, Features(rgb.width, rgb.height, h, v))
+        totals["store"] += t
+        shas.append(sha), hashes.append(h), turns.append(v)
+    (pairs, _n, _i), t_pairs = timed(candidate_pairs, shas, np.stack(hashes), np.stack(turns))
+    _, t_group = timed(group_items, pairs, Thresholds())
+    conn.close()
+    shutil.rmtree(workdir)
+    per = {k: 1000 * v / len(paths) for k, v in totals.items()}
+    print(f"  stage breakdown over {len(paths)} photos (ms per photo, one process, one thread): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in per.items())
+          + f"; compare+group {1000 * (t_pairs + t_group):.0f} ms for the whole set")
+
+
+def cold_throughput(label, paths):
+    """Full pipeline (scan_folder, default worker processes) against the naive loop, same files."""
+    folder = Path(tempfile.mkdtemp())
+    for path in paths:
+        (folder / path.name).symlink_to(path.resolve())
+    result, t_ours = timed(scan_folder, folder, MODEL, Thresholds(), MAX_PIXELS)
+    _, t_naive = timed(naive_loop, paths)
+    shutil.rmtree(folder)
+    ours, naive = len(paths) / t_ours, len(paths) / t_naive
+    print(f"  {label}: pipeline {ours:.1f} images/s ({t_ours:.1f} s, {len(result.groups)} groups), "
+          f"naive loop {naive:.1f} images/s -> ratio {ours / naive:.2f}x")
+
+
+def make_12mp_scans(sources, count, folder):
+    """4000 x 3000 JPEG 'scans' made from real photos (upscaled, grain added), about 3-5 MB each."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for n in range(count):
+        base = Image.open(sources[n % len(sources)]).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+        grain = rng.normal(0, 6, (3000, 4000, 1))
+        pixels = np.clip(np.asarray(base, dtype=np.float32) + grain, 0, 255).astype(np.uint8)
+        path = folder / f"scan_{n:03d}.jpg"
+        Image.fromarray(pixels).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def app_runs(paths):
+    """500 items cold, then +10 items to 1,000, through the app's run code (huey task body, no queue)."""
+    workdir = Path(tempfile.mkdtemp())
+    conn = connect(workdir / "app.sqlite3")
+    migrate(conn)
+    storage = Storage(workdir / "storage")
+    limits = IngestLimits(10**9, MAX_PIXELS, 320, 1600)
+    with transaction(conn):
+        archive = queries.create_archive(conn, "Bench", "pro")
+        batch = queries.create_batch(conn, archive, "Bench")
+    settings = analysis.AnalysisSettings(MODEL, str(workdir / "models"), MAX_PIXELS)
+
+    def add(files, tag):
+        for n, path in enumerate(files):
+            data = path.read_bytes() if isinstance(path, Path) else path
+            ingest_upload(conn, storage, limits, batch, None, f"{tag}{n}.jpg", data)
+
+    def run():
+        run_row, _ = analysis.start_or_get_run(conn, batch, MODEL, {}, None)
+        _, seconds = timed(analysis.run_analysis, conn, storage, run_row["id"], settings)
+        return seconds, qs.run_by_id(conn, run_row["id"])
+
+    add(paths[:500], "a")
+    seconds, row = run()
+    print(f"  500 items cold: {seconds:.1f} s ({row['computed']} computed, status {row['status']})")
+    add(variants(paths, 500), "b")
+    seconds, row = run()
+    print(f"  grow to 1,000 items: {seconds:.1f} s ({row['computed']} computed)")
+    add(variants(paths[::7], 10, offset=3), "c")
+    seconds, row = run()
+    print(f"  re-run after adding 10 items to 1,000: {seconds:.2f} s ({row['computed']} computed)")
+    conn.close()
+    shutil.rmtree(workdir)
+
+
+def variants(paths, count, offset=0):
+    """Made-up new photos: mirrored, slightly cropped copies of real ones (new content hashes)."""
+    out = []
+    for n in range(count):
+        image = Image.open(paths[(n + offset) % len(paths)]).convert("RGB").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        w, h = image.size
+        buffer = io.BytesIO()
+        image.crop((n % 7, n % 5, w - 3, h - 2)).save(buffer, "JPEG", quality=88)
+        out.append(buffer.getvalue())
+    return out
+
+
+def regroup_10k():
+    """Stored pairs of 10,000 items (clusters plus noise), regrouped at a new threshold from SQLite."""
+    rng = np.random.default_rng(1)
+    workdir = Path(tempfile.mkdtemp())
+    conn = connect(workdir / "pairs.sqlite3")
+    migrate(conn)
+    with transaction(conn):
+        archive = queries.create_archive(conn, "Bench", "pro")
+        batch = queries.create_batch(conn, archive, "Bench")
+        conn.execute("INSERT INTO files (sha256, size, ext, format, mode, width, height) VALUES ('x', 1, 'jpg', "
+                     "'JPEG', 'RGB', 1, 1)")
+        conn.executemany("INSERT INTO items (id, batch_id, sha256, filename, position) VALUES (?, ?, 'x', ?, ?)",
+                         [(i + 1, batch, f"{i}.jpg", i) for i in range(10_000)])
+        rows = []
+        for start in range(0, 9_000, 3):  # 3,000 triples of near-duplicates
+            for a, b in ((start, start + 1), (start, start + 2), (start + 1, start + 2)):
+                rows.append((a + 1, b + 1, float(rng.uniform(0.7, 0.99)), int(rng.integers(0, 30)), 0, 0))
+        for _ in range(40_000):  # background of weakly related pairs above the candidate floor
+            a, b = sorted(rng.choice(10_000, 2, replace=False))
+            rows.append((int(a) + 1, int(b) + 1, float(rng.uniform(0.55, 0.75)), 30, 0, 0))
+        qs.save_pairs(conn, batch, MODEL, rows)
+    groups, seconds = timed(analysis.batch_groups, conn, batch, MODEL, Thresholds(cosine_similar=0.8))
+    print(f"  regroup 10,000 items ({len(rows):,} stored pairs) at a new threshold: {seconds:.2f} s, "
+          f"{len(groups)} groups")
+    conn.close()
+    shutil.rmtree(workdir)
+
+
+def query_100k():
+    """One similar-items query (four turns, k = 10) against 100,000 stored 1280-d vectors."""
+    rng = np.random.default_rng(2)
+    workdir = Path(tempfile.mkdtemp())
+    conn = connect(workdir / "vec.sqlite3")
+    migrate(conn)
+    spec = MODELS[MODEL]
+    qs.ensure_vec_table(conn, spec)
+    with transaction(conn):
+        for start in range(0, 100_000, 5_000):
+            block = rng.normal(size=(5_000, spec.dim)).astype(np.float32)
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            conn.executemany(f"INSERT INTO {spec.vec_table} (rowid, embedding) VALUES (?, ?)",
+                             [(start + i + 1, row.tobytes()) for i, row in enumerate(block)])
+    query = rng.normal(size=(4, spec.dim)).astype(np.float32)
+    timings = []
+    for _ in range(3):
+        _, seconds = timed(analysis.similar_items, conn, MODEL, query, 10, batch_id=1)
+        timings.append(seconds)
+    one_turn = min(timed(qs.nearest_contents, conn, spec, query[0], 80)[1] for _ in range(3))
+    print(f"  similar-items query at 100,000 vectors: {1000 * min(timings):.0f} ms for four turns "
+          f"({1000 * one_turn:.0f} ms per sqlite-vec k-NN)")
+    conn.close()
+    shutil.rmtree(workdir)
+
+
+def main():
+    dev = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DEV
+    photos = readable_images(dev)
+    print(f"Zeuge Lite speed benchmark, {len(photos)} readable dev photos from {dev}")
+    stage_breakdown(photos[:150])
+    cold_throughput("dev photos, cold", photos)
+    scans_dir = Path(tempfile.mkdtemp())
+    scans = make_12mp_scans(photos[:12], 24, scans_dir)
+    cold_throughput("12 MP JPEG scans, cold", scans)
+    stage_breakdown(scans[:12])
+    shutil.rmtree(scans_dir)
+    app_runs(photos)
+    regroup_10k()
+    query_100k()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak RSS: this process {peak_mb:.0f} MB, largest worker process {children_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
