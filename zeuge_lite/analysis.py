@@ -6,7 +6,7 @@ import numpy as np
 
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
-from zeuge_lite.similarity.embedding import ModelUnavailable, get_embedder, model_spec
+from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items
 from zeuge_lite.similarity.parallel import analyse_files
 
@@ -152,18 +152,28 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds()):
 def similar_items(conn, model, query_turns, k=10, batch_id=None, archive_id=None, exclude_item=None):
     """Items most similar to a query (its turn vectors), within a batch or an archive: [(item row, score)].
 
-    sqlite-vec finds the nearest stored contents for each quarter turn of the query; scores are cosine
-    similarities, the best over the turns."""
+    sqlite-vec finds candidates by the coarse codes of each quarter turn of the query; candidates are then
+    scored exactly (cosine, the best over the turns either way round, as in grouping)."""
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
-    best = {}
-    fetch = min(4096, max(64, 8 * k))  # room for contents outside the scope and for the query itself
-    for vector in np.asarray(query_turns, dtype=np.float32):
-        for feature_id, distance in qs.nearest_contents(conn, spec, vector, fetch):
-            best[feature_id] = max(best.get(feature_id, -1.0), 1.0 - distance)
+    query = np.asarray(query_turns, dtype=np.float32)
+    fetch = min(4096, max(40, 4 * k))  # room for the query itself and contents outside the scope; k-NN cost grows with k
+    candidates = {fid for code in coarse_codes(query) for fid in qs.coarse_neighbours(conn, spec, code, fetch)}
+    best = _exact_scores(conn, spec, query, candidates)
     rows = qs.items_for_features(conn, list(best), model, batch_id, archive_id)
     found = [(row, best[row["feature_id"]]) for row in rows if row["id"] != exclude_item]
     return sorted(found, key=lambda pair: -pair[1])[:k]
+
+
+def _exact_scores(conn, spec, query, feature_ids):
+    """{features id: cosine} for candidates: the query's upright against their turns, and back."""
+    if not feature_ids:
+        return {}
+    rows = qs.turns_of_features(conn, feature_ids)
+    turns = np.stack([np.frombuffer(r["turns"], dtype=np.float32).reshape(-1, spec.dim) for r in rows])
+    forward = (turns @ query[0]).max(axis=1)
+    backward = (turns[:, 0] @ query.T).max(axis=1)
+    return {row["id"]: float(score) for row, score in zip(rows, np.maximum(forward, backward))}
 
 
 def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):

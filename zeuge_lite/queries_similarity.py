@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 
+from zeuge_lite.similarity.embedding import COARSE_BITS, coarse_codes
+
 ACTIVE = ("queued", "running")
 _RUN_COLUMNS = ("status", "stage", "done", "total", "computed", "failed_items", "error")
 
@@ -13,7 +15,7 @@ def ensure_vec_table(conn, spec):
     """Create the model's vec0 table and the trigger that keeps it in step with features."""
     table = spec.vec_table
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
-                 f"embedding float[{spec.dim}] distance_metric=cosine)")
+                 f"embedding float[{spec.dim}] distance_metric=cosine, coarse bit[{COARSE_BITS}])")
     conn.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_forget AFTER DELETE ON features "
                  f"WHEN old.model = '{spec.name}' BEGIN DELETE FROM {table} WHERE rowid = old.id; END")
 
@@ -34,8 +36,9 @@ def save_features(conn, spec, sha256, features):
         (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
          features.vectors.astype(np.float32).tobytes()))
     if cur.rowcount:
-        conn.execute(f"INSERT INTO {spec.vec_table} (rowid, embedding) VALUES (?, ?)",
-                     (cur.lastrowid, features.vectors[0].astype(np.float32).tobytes()))
+        upright = features.vectors[0].astype(np.float32)
+        conn.execute(f"INSERT INTO {spec.vec_table} (rowid, embedding, coarse) VALUES (?, ?, vec_bit(?))",
+                     (cur.lastrowid, upright.tobytes(), coarse_codes(upright)[0].tobytes()))
 
 
 def save_feature_error(conn, model, sha256, error):
@@ -60,10 +63,18 @@ def batch_feature_errors(conn, batch_id, model):
         (model, batch_id)).fetchall()
 
 
-def nearest_contents(conn, spec, vector, k):
-    """(features id, distance) of the k vectors nearest to one vector in the model's vec0 table."""
-    return conn.execute(f"SELECT rowid, distance FROM {spec.vec_table} WHERE embedding MATCH ? AND k = ? "
-                        "ORDER BY distance", (np.asarray(vector, np.float32).tobytes(), k)).fetchall()
+def coarse_neighbours(conn, spec, code, k):
+    """Features ids of the k stored contents whose coarse codes are nearest (Hamming) to a packed code."""
+    return [row[0] for row in conn.execute(
+        f"SELECT rowid FROM {spec.vec_table} WHERE coarse MATCH vec_bit(?) AND k = ? ORDER BY distance",
+        (bytes(code), k))]
+
+
+def turns_of_features(conn, feature_ids):
+    """(features id, turns blob) for these feature rows."""
+    marks = ",".join("?" * len(feature_ids))
+    return conn.execute(f"SELECT id, turns FROM features WHERE id IN ({marks}) AND turns IS NOT NULL",
+                        list(feature_ids)).fetchall()
 
 
 # --- runs ------------------------------------------------------------------------------------

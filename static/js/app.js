@@ -57,10 +57,8 @@
   async function uploadAll(form, files) {
     var list = document.getElementById("upload-list");
     var rows = Array.from(files).map(function (f) { return addRow(list, f); });
-    // Two at a time: fast on a LAN without flooding the server.
-    var next = 0;
-    async function worker() { while (next < rows.length) { var i = next++; await uploadOne(form, files[i], rows[i]); } }
-    await Promise.all([worker(), worker()]);
+    // One at a time, so items land in the order they were chosen or dropped.
+    for (var i = 0; i < rows.length; i++) { await uploadOne(form, files[i], rows[i]); }
     document.getElementById("upload-done").hidden = false;
     document.getElementById("live").textContent = "Upload finished: " + files.length + " files processed.";
   }

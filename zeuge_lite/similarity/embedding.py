@@ -142,6 +142,23 @@ def _missing_model_message(spec, path):
             f"to use another folder).")
 
 
+COARSE_BITS = 512
+_PROJECTIONS = {}
+
+
+def coarse_codes(vectors):
+    """512-bit sign codes of random projections (SimHash) of mean-centred vectors, packed (n x 64 bytes).
+
+    A cheap first pass for nearest-neighbour search: Hamming distance between codes tracks the angle between
+    vectors; candidates are then rescored with the float vectors."""
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    dim = vectors.shape[1]
+    if dim not in _PROJECTIONS:  # fixed seed: codes must stay comparable across processes and versions
+        _PROJECTIONS[dim] = np.random.default_rng(20261122).standard_normal((dim, COARSE_BITS)).astype(np.float32)
+    centred = vectors - vectors.mean(axis=1, keepdims=True)
+    return np.packbits(centred @ _PROJECTIONS[dim] > 0, axis=1)
+
+
 _SESSIONS = {}
 
 
