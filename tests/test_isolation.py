@@ -16,12 +16,12 @@ def _routes_with_ids(app):
 @pytest.fixture
 def victim(world):
     """An archive with a batch and an item that belongs to someone else."""
-    _user, archive = world.user("victim@x.org")
+    _user, archive = world.user("victim@x.org")  # user_id: the victim's own membership routes
     world.login("victim@x.org")
     batch = world.batch(archive)
     item = world.upload(batch, ("secret.png", image_bytes("PNG")))[0]["item_id"]
     world.logout()
-    return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb"}
+    return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb", "user_id": _user}
 
 
 def _url(app, rule, ids):

@@ -43,6 +43,24 @@ def add_member(conn, archive_id, user_id, role):
                  (user_id, archive_id, role))
 
 
+def members_of_archive(conn, archive_id):
+    """An archive's members with their roles, owners first."""
+    return conn.execute(
+        "SELECT u.id, u.name, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id "
+        "WHERE m.archive_id = ? ORDER BY m.role != 'owner', u.name", (archive_id,)).fetchall()
+
+
+def remove_member(conn, archive_id, user_id):
+    """Take a user out of an archive."""
+    conn.execute("DELETE FROM memberships WHERE archive_id = ? AND user_id = ?", (archive_id, user_id))
+
+
+def owner_count(conn, archive_id):
+    """How many owners an archive has."""
+    return conn.execute("SELECT count(*) FROM memberships WHERE archive_id = ? AND role = 'owner'",
+                        (archive_id,)).fetchone()[0]
+
+
 def archives_of_user(conn, user_id):
     """The archives a user belongs to, with the user's role and batch count."""
     return conn.execute(

@@ -1,5 +1,5 @@
 """Home (the user's archives), one archive's batches, the plans page."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from zeuge_lite import queries
@@ -27,8 +27,58 @@ def show(archive_id):
     archive = archive_or_404(archive_id)
     batches = queries.batches_of_archive(get_db(), archive_id)
     archives = queries.archives_of_user(get_db(), current_user.id)
+    members = queries.members_of_archive(get_db(), archive_id) if archive["role"] == "owner" else []
     return render_template("archives/show.html", archive=archive, batches=batches, archives=archives,
-                           plan=PLANS.get(archive["plan"], PLANS["free"]))
+                           plan=PLANS.get(archive["plan"], PLANS["free"]), members=members, roles=ROLES)
+
+
+ROLES = ("owner", "archivist", "viewer")
+
+
+def _owner_archive(archive_id):
+    archive = archive_or_404(archive_id, write=True)
+    if archive["role"] != "owner":
+        abort(403, "Only the archive's owners can change who belongs to it.")
+    return archive
+
+
+@bp.route("/archives/<int:archive_id>/members", methods=("POST",))
+@login_required
+def set_member(archive_id):
+    """Add a registered user to the archive, or change a member's role (owners only)."""
+    _owner_archive(archive_id)
+    conn = get_db()
+    email, role = request.form.get("email", "").strip(), request.form.get("role", "")
+    user = queries.user_by_email(conn, email)
+    if role not in ROLES:
+        flash("Choose a role: owner, archivist or viewer.", "error")
+    elif user is None:
+        flash(f"No account uses {email or 'that address'}. Ask them to register first.", "error")
+    elif _would_leave_no_owner(conn, archive_id, user["id"], role):
+        flash("An archive needs at least one owner.", "error")
+    else:
+        queries.add_member(conn, archive_id, user["id"], role)
+        flash(f"{user['name']} is now {role} of this archive.")
+    return redirect(url_for("archives.show", archive_id=archive_id) + "#members")
+
+
+@bp.route("/archives/<int:archive_id>/members/<int:user_id>/remove", methods=("POST",))
+@login_required
+def remove_member(archive_id, user_id):
+    """Take a member out of the archive (owners only; the last owner stays)."""
+    _owner_archive(archive_id)
+    conn = get_db()
+    if _would_leave_no_owner(conn, archive_id, user_id, None):
+        flash("An archive needs at least one owner.", "error")
+    else:
+        queries.remove_member(conn, archive_id, user_id)
+        flash("Member removed.")
+    return redirect(url_for("archives.show", archive_id=archive_id) + "#members")
+
+
+def _would_leave_no_owner(conn, archive_id, user_id, new_role):
+    current = {m["id"]: m["role"] for m in queries.members_of_archive(conn, archive_id)}
+    return current.get(user_id) == "owner" and new_role != "owner" and queries.owner_count(conn, archive_id) <= 1
 
 
 @bp.route("/archives/<int:archive_id>/batches", methods=("POST",))
