@@ -148,8 +148,14 @@ def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
 
 
 def _similarity_routes(app):
-    return [(rule, method) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("similarity.")
-            and rule.endpoint != "similarity.tab" for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return [(rule, method) for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith(("similarity.", "review.")) and rule.endpoint != "similarity.tab"
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+
+
+def _fill(rule, batch_id):
+    return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<key>", "1-2")
+            .replace("<any(json, html, csv):fmt>", "json"))
 
 
 def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, client, world, conn):
@@ -157,9 +163,9 @@ def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, cli
     world.login("free@x.org")
     batch_id = world.batch(archive)
     routes = _similarity_routes(app)
-    assert len(routes) >= 4
+    assert len(routes) >= 12
     for rule, method in routes:
-        response = client.open(rule.rule.replace("<int:batch_id>", str(batch_id)), method=method)
+        response = client.open(_fill(rule, batch_id), method=method)
         assert response.status_code == 402 and b"upgrade-prompt" in response.data, rule.rule
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
 

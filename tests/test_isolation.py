@@ -3,7 +3,7 @@ import pytest
 
 from tests.conftest import image_bytes
 
-ID_ARGUMENTS = {"archive_id", "batch_id", "item_id"}
+ID_ARGUMENTS = {"archive_id", "batch_id", "item_id", "key"}
 
 
 def _routes_with_ids(app):
@@ -21,7 +21,8 @@ def victim(world):
     batch = world.batch(archive)
     item = world.upload(batch, ("secret.png", image_bytes("PNG")))[0]["item_id"]
     world.logout()
-    return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb", "user_id": _user}
+    return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb", "user_id": _user,
+            "key": str(item), "fmt": "json"}
 
 
 def _url(app, rule, ids):

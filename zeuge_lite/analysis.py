@@ -136,9 +136,12 @@ def _lower_uniqueness_of_neighbours(conn, model, ids, pairs):
             qs.raise_nearest(conn, model, ids[item], strength, ids[other], 1.0 - strength)
 
 
-def batch_groups(conn, batch_id, model, thresholds=Thresholds()):
-    """Groups of a batch's items from stored pairs (no vector math): [(Group, [item ids])]."""
-    rows = qs.batch_pairs(conn, batch_id, model)
+def batch_groups(conn, batch_id, model, thresholds=Thresholds(), dismissed=frozenset()):
+    """Groups of a batch's items from stored pairs (no vector math): [(Group, [item ids])].
+
+    Pairs marked "not duplicates" (content hash pairs in `dismissed`) count as unrelated."""
+    rows = [r for r in qs.batch_pairs(conn, batch_id, model)
+            if r["same_file"] or tuple(sorted((r["sha_a"], r["sha_b"]))) not in dismissed]
     index = {}
     for row in rows:
         for item_id in (row["a_item"], row["b_item"]):

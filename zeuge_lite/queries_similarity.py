@@ -182,8 +182,10 @@ def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
 
 def batch_pairs(conn, batch_id, model):
     """A batch's stored candidate pairs."""
-    return conn.execute("SELECT a_item, b_item, cosine, hash_distance, same_file, turned FROM pairs "
-                        "WHERE batch_id = ? AND model = ?", (batch_id, model)).fetchall()
+    return conn.execute("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, "
+                        "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
+                        "JOIN items b ON b.id = p.b_item WHERE p.batch_id = ? AND p.model = ?",
+                        (batch_id, model)).fetchall()
 
 
 def batch_scores(conn, batch_id, model):

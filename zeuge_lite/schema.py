@@ -129,4 +129,28 @@ CREATE TABLE item_scores (
 )
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY]
+REVIEW = """
+CREATE TABLE dismissals (
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    sha_a TEXT NOT NULL,
+    sha_b TEXT NOT NULL,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    PRIMARY KEY (archive_id, sha_a, sha_b),
+    CHECK (sha_a < sha_b)
+);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    batch_id INTEGER,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    items TEXT NOT NULL DEFAULT '[]',
+    group_key TEXT,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX audit_archive ON audit_log(archive_id, id)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW]

@@ -78,3 +78,46 @@
     zone.addEventListener("drop", function (e) { if (e.dataTransfer.files.length) { uploadAll(form, Array.from(e.dataTransfer.files)); } });
   });
 })();
+
+// Similarity review: j/k move between group cards, Enter expands; side-by-side compare at one zoom.
+(function () {
+  "use strict";
+  document.addEventListener("keydown", function (e) {
+    if (e.target.closest("input, textarea, select") || e.ctrlKey || e.metaKey || e.altKey) { return; }
+    var cards = Array.from(document.querySelectorAll(".group-card"));
+    if (!cards.length) { return; }
+    var index = cards.indexOf(document.activeElement);
+    if (e.key === "j" || e.key === "k") {
+      var next = e.key === "j" ? Math.min(cards.length - 1, index + 1) : Math.max(0, index - 1);
+      cards[next].focus();
+      cards[next].scrollIntoView({ block: "nearest" });
+      e.preventDefault();
+    } else if (e.key === "Enter" && index >= 0 && document.activeElement === cards[index]) {
+      var expand = cards[index].querySelector("button.expand");
+      if (expand) { expand.click(); e.preventDefault(); }
+    }
+  });
+
+  window.zeugeCompare = function (button) {
+    var key = button.dataset.key;
+    var box = document.getElementById("sbs-" + key);
+    var checked = Array.from(document.querySelectorAll("#members-" + key + " figure"));
+    var chosen = checked.filter(function (f) { var c = f.querySelector("input"); return c && c.checked; });
+    var pair = (chosen.length === 2 ? chosen : checked.slice(0, 2)).map(function (f) { return f.querySelector("img").src; });
+    box.innerHTML = '<label>Zoom <input type="range" min="1" max="4" step="0.25" value="1"></label><div class="sbs-row">' +
+      pair.map(function (src) { return '<div class="sbs-pane"><img src="' + src + '" alt=""></div>'; }).join("") + "</div>";
+    var panes = box.querySelectorAll(".sbs-pane");
+    box.querySelector("input").addEventListener("input", function (ev) {
+      panes.forEach(function (p) { p.querySelector("img").style.width = (100 * ev.target.value) + "%"; });
+    });
+    panes.forEach(function (p) { p.addEventListener("scroll", function () {
+      panes.forEach(function (q) { if (q !== p) { q.scrollTop = p.scrollTop; q.scrollLeft = p.scrollLeft; } });
+    }); });
+    box.hidden = false;
+  };
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var status = document.getElementById("groups-status") || e.detail.target.querySelector("[role=status]");
+    if (status) { document.getElementById("live").textContent = status.textContent; }
+  });
+})();

@@ -9,10 +9,17 @@ def storage():
     return Storage(current_app.config["STORAGE_DIR"])
 
 
+def reject_keys(mapping, *keys):
+    """A copy of a dict without some keys (for building URLs from the current query arguments)."""
+    return {key: value for key, value in mapping.items() if key not in keys}
+
+
 def init_app(app):
-    """Register every blueprint and the plan check's error handler."""
+    """Register every blueprint, the template helpers and the plan check's error handler."""
     from zeuge_lite import plans
-    from zeuge_lite.views import archives, batches, items, similarity
-    for module in (archives, batches, items, similarity):
+    from zeuge_lite.views import archives, batches, items, review, similarity
+    for module in (archives, batches, items, similarity, review):
         app.register_blueprint(module.bp)
+    app.register_blueprint(review.audit_bp)
+    app.add_template_filter(reject_keys)
     plans.init_app(app)

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from zeuge_lite import analysis, queries
+from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
@@ -107,23 +108,43 @@ def _progress_fragment(batch, run):
                            writable=can_write(batch), thresholds=_thresholds_from(request.args))
 
 
+PAGE_SIZE = 30
+SORTS = {"score": lambda card: (-card["group"].score, -len(card["members"])),
+         "size": lambda card: (-len(card["members"]), -card["group"].score)}
+
+
 @bp.route("/<int:batch_id>/similarity/groups")
 @login_required
 def groups(batch_id):
-    """The groups of the latest analysis at the chosen sensitivity (regrouped from stored pairs)."""
+    """The groups of the latest analysis at the chosen sensitivity, filter and sort; a page at a time."""
     batch = _batch(batch_id)
-    return render_template("similarity/_groups.html", batch=batch, **_groups_context(batch))
-
-
-def _groups_context(batch):
-    conn = get_db()
     thresholds = _thresholds_from(request.args)
-    model = current_app.config["MODEL"]
-    found = analysis.batch_groups(conn, batch["id"], model, thresholds)
-    items = {item["id"]: item for item in queries.items_of_batch(conn, batch["id"])}
-    cards = [{"group": group, "tier_label": TIER_LABELS[group.tier],
-              "members": sorted((items[i] for i in ids if i in items), key=lambda item: item["position"])}
-             for group, ids in found]
-    return {"cards": [c for c in cards if len(c["members"]) > 1], "thresholds": thresholds,
-            "errors": qs.batch_feature_errors(conn, batch["id"], model),
-            "scores": qs.batch_scores(conn, batch["id"], model)}
+    cards = batch_cards(batch, thresholds)
+    tier = request.args.get("tier", "")
+    shown = [c for c in cards if not tier or c["group"].tier == tier]
+    shown.sort(key=SORTS.get(request.args.get("sort"), SORTS["score"]))
+    page = max(1, request.args.get("page", 1, type=int))
+    template = "similarity/_group_cards.html" if page > 1 else "similarity/_groups.html"
+    conn = get_db()
+    return render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
+                           cards=shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], page_size=PAGE_SIZE,
+                           more=len(shown) > page * PAGE_SIZE, tier=tier, sort=request.args.get("sort", "score"),
+                           open_key=request.args.get("open", ""), writable=can_write(batch),
+                           errors=qs.batch_feature_errors(conn, batch_id, current_app.config["MODEL"]),
+                           dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id)))
+
+
+def batch_cards(batch, thresholds):
+    """Group cards (group, tier label, members in batch order with positions) of a batch, dismissals applied."""
+    conn = get_db()
+    dismissed = qr.dismissed_pairs(conn, batch["archive_id"])
+    found = analysis.batch_groups(conn, batch["id"], current_app.config["MODEL"], thresholds, dismissed)
+    items = {item["id"]: dict(item, position_number=n)
+             for n, item in enumerate(queries.items_of_batch(conn, batch["id"]), start=1)}
+    cards = []
+    for group, ids in found:
+        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position"])
+        if len(members) > 1:
+            cards.append({"group": group, "tier_label": TIER_LABELS[group.tier], "members": members,
+                          "key": "-".join(str(i) for i in sorted(m["id"] for m in members))})
+    return cards

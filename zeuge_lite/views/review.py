@@ -1,0 +1,208 @@
+"""Acting on a similarity group: expand, delete, place together, not duplicates, metadata compare, exports,
+the audit log. Every endpoint checks the plan on the server; changes need a writer's role."""
+import base64
+import csv
+import io
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask_login import current_user, login_required
+
+from zeuge_lite import queries, review
+from zeuge_lite import queries_review as qr
+from zeuge_lite.access import archive_or_404, can_write
+from zeuge_lite.db import get_db
+from zeuge_lite.views import storage
+from zeuge_lite.views.similarity import TIER_LABELS, _batch, batch_cards, _thresholds_from
+
+bp = Blueprint("review", __name__, url_prefix="/batches")
+
+
+def _members(batch, text):
+    """The batch's members named in a group key; 404 if any is missing (deleted, or not in this batch)."""
+    try:
+        ids = review.parse_key(text or "")
+    except ValueError:
+        abort(404)
+    members = review.group_members(get_db(), batch["id"], ids)
+    if len(members) != len(ids):
+        abort(404)
+    return members
+
+
+def card_context(batch, members, message=None):
+    """Everything the expanded card shows for these members."""
+    members = review.with_sharpness(storage(), members)
+    keep_id, reasons = review.keeper(members) if len(members) > 1 else (None, [])
+    return {"batch": batch, "members": members, "key": review.group_key(m["id"] for m in members),
+            "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message}
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>")
+@login_required
+def group(batch_id, key):
+    """The expanded card of a group: larger previews, technical data, keep-best, actions."""
+    batch = _batch(batch_id)
+    return render_template("similarity/_group_detail.html", **card_context(batch, _members(batch, key)))
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/delete", methods=("GET", "POST"))
+@login_required
+def delete(batch_id, key):
+    """GET: a confirmation naming what will go. POST: delete the chosen members permanently."""
+    batch = _batch(batch_id, write=True)
+    members = _members(batch, key)
+    chosen = _chosen(members)
+    if request.method == "GET":
+        return render_template("similarity/_delete_confirm.html", batch=batch, key=key, chosen=chosen,
+                               remaining=[m for m in members if m not in chosen])
+    review.delete_members(get_db(), storage(), batch, chosen, current_user.id, members)
+    remaining = [m for m in members if m not in chosen]
+    names = ", ".join(m["filename"] for m in chosen)
+    return render_template("similarity/_group_detail.html",
+                           **card_context(batch, remaining, f"Deleted permanently: {names}."))
+
+
+def _chosen(members):
+    """Members picked in the form ('item' values), or all but the suggested keeper with keep=suggested."""
+    values = request.values
+    if values.get("keep") == "suggested":
+        keep_id, _reasons = review.keeper(review.with_sharpness(storage(), members))
+        return [m for m in members if m["id"] != keep_id]
+    try:
+        picked = {int(v) for v in values.getlist("item")}
+    except ValueError:
+        abort(400)
+    chosen = [m for m in members if m["id"] in picked]
+    if not chosen or len(chosen) == len(members) and values.get("confirm_all") != "yes":
+        abort(422, "Choose the copies to delete; at least one copy of a group stays unless you confirm all.")
+    return chosen
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/place-together", methods=("POST",))
+@login_required
+def place_together(batch_id, key):
+    """Move the group's members next to each other in the batch order."""
+    batch = _batch(batch_id, write=True)
+    members = _members(batch, key)
+    first, last = review.place_together(get_db(), batch, members, current_user.id)
+    members = review.group_members(get_db(), batch_id, [m["id"] for m in members])
+    return render_template("similarity/_group_detail.html", **card_context(
+        batch, members, f"Placed together at positions {first}–{last} of the batch."))
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/dismiss", methods=("POST",))
+@login_required
+def dismiss(batch_id, key):
+    """Not duplicates: the whole group, or one member (form field 'member') against the rest."""
+    batch = _batch(batch_id, write=True)
+    members = _members(batch, key)
+    member = request.form.get("member", type=int)
+    if member is not None and member not in {m["id"] for m in members}:
+        abort(404)
+    review.dismiss(get_db(), batch, members, current_user.id, member)
+    if member is None:
+        return render_template("similarity/_dismissed.html", batch=batch, members=members)
+    rest = [m for m in members if m["id"] != member]
+    return render_template("similarity/_group_detail.html", **card_context(
+        batch, rest, "Marked as not a duplicate; it stays out of this group in later runs."))
+
+
+@bp.route("/<int:batch_id>/similarity/dismissals")
+@login_required
+def dismissals(batch_id):
+    """Every "not duplicates" decision that concerns this batch, with undo."""
+    batch = _batch(batch_id)
+    return render_template("similarity/_dismissals.html", batch=batch, writable=can_write(batch),
+                           rows=qr.dismissals_in_batch(get_db(), batch["archive_id"], batch_id))
+
+
+@bp.route("/<int:batch_id>/similarity/dismissals/undo", methods=("POST",))
+@login_required
+def undo_dismissal(batch_id):
+    """Forget one "not duplicates" decision."""
+    batch = _batch(batch_id, write=True)
+    conn = get_db()
+    sha_a, sha_b = request.form.get("sha_a", ""), request.form.get("sha_b", "")
+    qr.undo_dismissal(conn, batch["archive_id"], sha_a, sha_b)
+    qr.log_action(conn, batch["archive_id"], batch_id, current_user.id, "undo not duplicates",
+                  f"undid a not-duplicates decision ({sha_a[:10]}… / {sha_b[:10]}…)", [])
+    return dismissals(batch_id)
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/compare")
+@login_required
+def compare(batch_id, key):
+    """Archival and EXIF fields of the members side by side, differences marked."""
+    batch = _batch(batch_id)
+    context = card_context(batch, _members(batch, key))
+    return render_template("similarity/_compare.html", rows=review.compare_rows(context["members"]),
+                           copyable=queries.ITEM_FIELDS, **context)
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/copy", methods=("POST",))
+@login_required
+def copy_value(batch_id, key):
+    """Copy one field's value from a member to another (usually the keeper)."""
+    batch = _batch(batch_id, write=True)
+    members = _members(batch, key)
+    try:
+        review.copy_field(get_db(), batch, members, request.form.get("field", ""),
+                          request.form.get("source", type=int), request.form.get("target", type=int),
+                          current_user.id)
+    except (ValueError, StopIteration):
+        abort(422, "That value cannot be copied.")
+    return compare(batch_id, key)
+
+
+@bp.route("/<int:batch_id>/similarity/export.<any(json, html, csv):fmt>")
+@login_required
+def export(batch_id, fmt):
+    """The current groups as duplicates.json (the scan's shape), a self-contained HTML report, or CSV."""
+    batch = _batch(batch_id)
+    cards = batch_cards(batch, _thresholds_from(request.args))
+    if fmt == "json":
+        return jsonify(_json_report(cards, _thresholds_from(request.args)))
+    if fmt == "csv":
+        return Response(_csv_report(batch, cards), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename=duplicates-{batch_id}.csv"})
+    thumbs = {m["id"]: _thumb_base64(m) for card in cards for m in card["members"]}
+    return render_template("similarity/report.html", batch=batch, cards=cards, labels=TIER_LABELS, thumbs=thumbs)
+
+
+def _thumb_base64(member):
+    path = storage().derived_path("thumb", member["sha256"])
+    return base64.b64encode(path.read_bytes()).decode() if path.exists() else ""
+
+
+def _json_report(cards, thresholds):
+    return {"model": current_app.config["MODEL"], "threshold": thresholds.cosine_similar, "level": thresholds.level,
+            "items": sum(len(c["members"]) for c in cards), "errors": [],
+            "groups": [{"kind": c["group"].tier, "score": c["group"].score, "signal": c["group"].signal,
+                        "items": [{"path": m["filename"], "width": m["width"], "height": m["height"],
+                                   "item_id": m["id"]} for m in c["members"]]} for c in cards]}
+
+
+def _csv_report(batch, cards):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["group", "item_id", "path", "score", "tier", "suggested_keeper"])
+    for number, card in enumerate(cards, start=1):
+        keep_id, _reasons = review.keeper(review.with_sharpness(storage(), card["members"]))
+        for m in card["members"]:
+            writer.writerow([number, m["id"], m["filename"], card["group"].score, card["group"].tier,
+                             "yes" if m["id"] == keep_id else ""])
+    return buffer.getvalue()
+
+
+audit_bp = Blueprint("audit", __name__)
+
+
+@audit_bp.route("/archives/<int:archive_id>/audit")
+@login_required
+def audit(archive_id):
+    """Who deleted, reordered, dismissed or consolidated what, newest first (owners only)."""
+    archive = archive_or_404(archive_id)
+    if archive["role"] != "owner":
+        abort(403, "Only the archive's owners can read its audit log.")
+    return render_template("archives/audit.html", archive=archive,
+                           entries=qr.audit_entries(get_db(), archive_id))
