@@ -165,3 +165,74 @@ def test_review_actions_need_the_csrf_token(tmp_path):
                       "STORAGE_DIR": str(tmp_path / "s"), "MODEL_DIR": str(tmp_path / "m")})
     client = app.test_client()
     assert client.post("/batches/1/similarity/group/1-2/delete").status_code == 400
+
+
+def test_item_page_lists_similar_items_in_batch_and_archive(client, world, conn, analysed):
+    batch, archive, ids = analysed
+    page = client.get(f"/items/{ids['master.png']}").data.decode()
+    assert f'hx-get="/items/{ids["master.png"]}/similar"' in page
+    fragment = client.get(f"/items/{ids['master.png']}/similar").data.decode()
+    assert "small.jpg" in fragment and "blurred.jpg" in fragment
+    assert "% alike" in fragment and "master.png</span>" not in fragment
+    other = world.batch(archive, "Box 2")
+    world.upload(other, ("elsewhere.jpg", _jpeg(_photo("kodak-kodim05.png"), 60)))
+    client.post(f"/batches/{other}/similarity/run")
+    assert "elsewhere.jpg" not in client.get(f"/items/{ids['master.png']}/similar").data.decode()
+    assert "elsewhere.jpg" in client.get(f"/items/{ids['master.png']}/similar?scope=archive").data.decode()
+
+
+def test_find_this_photo_matches_and_stores_nothing(client, conn, analysed):
+    batch, _archive, ids = analysed
+    before = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("files", "features", "items")]
+    photo = _jpeg(_photo("kodak-kodim23.png").crop((30, 30, 740, 490)), 75)
+    page = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(photo), "outside.jpg")},
+                       content_type="multipart/form-data").data.decode()
+    assert page.index("first.png") < page.index("% alike")
+    after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("files", "features", "items")]
+    assert before == after
+    bad = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(b"no image"), "x.jpg")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and b"not an image" in bad.data
+
+
+def test_free_plan_item_page_has_no_similar_items(client, world):
+    _user, archive = world.user("free2@x.org", plan="free")
+    world.login("free2@x.org")
+    batch = world.batch(archive)
+    item = world.upload(batch, ("a.png", (PHOTOS_DIR / "kodak-kodim03.png").read_bytes()))[0]["item_id"]
+    assert b"/similar" not in client.get(f"/items/{item}").data
+    assert client.get(f"/items/{item}/similar").status_code == 402
+
+
+def test_items_grid_sorts_and_filters_by_uniqueness_with_a_histogram(client, analysed):
+    batch, _archive, ids = analysed
+    page = client.get(f"/batches/{batch}/items").data.decode()
+    assert "<svg class=\"histogram\"" in page and "Likely duplicates" in page
+    likely = client.get(f"/batches/{batch}/items?sort=uniqueness&max=0.1").data.decode()
+    names = [n for n in ids if f'id="item-{ids[n]}"' in likely]
+    assert set(names) <= set(GROUP) and "coffee.png" not in names and len(names) >= 2
+    ordered = client.get(f"/batches/{batch}/items?sort=uniqueness").data.decode()
+    assert ordered.index(f'id="item-{ids["coffee.png"]}"') > ordered.index(f'id="item-{ids["master.png"]}"')
+    assert "Reordering is off" in ordered
+
+
+def test_uniqueness_histogram_bins():
+    from zeuge_lite.views.batches import uniqueness_histogram
+    bins = uniqueness_histogram([0.0, 0.05, 0.5, 1.0])
+    assert [count for _lo, _hi, count in bins] == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+
+
+def test_pre_accession_check_flags_new_uploads_the_archive_already_holds(client, world, conn, analysed):
+    batch, archive, ids = analysed
+    assert b"data-precheck-url" in client.get(f"/batches/{batch}/upload").data
+    new_batch = world.batch(archive, "Box 3")
+    results = world.upload(new_batch, ("again.jpg", _jpeg(_photo("kodak-kodim23.png"), 65)),
+                           ("new.png", (PHOTOS_DIR / "kodak-kodim15.png").read_bytes()))
+    new_ids = ",".join(str(r["item_id"]) for r in results)
+    page = client.post(f"/batches/{new_batch}/precheck", data={"items": new_ids}).data.decode()
+    assert "1 of 2 new photos may already be in the archive" in page
+    assert f'href="/items/{ids["first.png"]}"' in page and "(another batch)" in page
+    again = results[0]["item_id"]
+    after = client.post(f"/batches/{new_batch}/precheck/not-duplicate",
+                        data={"item": again, "other": ids["first.png"], "items": new_ids}).data.decode()
+    assert "0 of 2 new photos" in after

@@ -211,3 +211,10 @@ def item_turns(conn, item_id, model):
     row = conn.execute("SELECT x.turns FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
                        "WHERE i.id = ? AND x.error IS NULL", (model, item_id)).fetchone()
     return row[0] if row else None
+
+
+def archive_has_analysed_items(conn, archive_id, model):
+    """True if any item of the archive has features for this model."""
+    return conn.execute("SELECT 1 FROM items i JOIN batches b ON b.id = i.batch_id JOIN features x "
+                        "ON x.sha256 = i.sha256 AND x.model = ? WHERE b.archive_id = ? LIMIT 1",
+                        (model, archive_id)).fetchone() is not None

@@ -58,8 +58,15 @@
     var list = document.getElementById("upload-list");
     var rows = Array.from(files).map(function (f) { return addRow(list, f); });
     // One at a time, so items land in the order they were chosen or dropped.
-    for (var i = 0; i < rows.length; i++) { await uploadOne(form, files[i], rows[i]); }
+    var added = [];
+    for (var i = 0; i < rows.length; i++) {
+      var result = await uploadOne(form, files[i], rows[i]);
+      if (result && result.status === "added") { added.push(result.item_id); }
+    }
     document.getElementById("upload-done").hidden = false;
+    if (form.dataset.precheckUrl && added.length) {
+      htmx.ajax("POST", form.dataset.precheckUrl, { target: "#precheck", swap: "outerHTML", values: { items: added.join(",") } });
+    }
     document.getElementById("live").textContent = "Upload finished: " + files.length + " files processed.";
   }
 

@@ -21,5 +21,6 @@ def init_app(app):
     for module in (archives, batches, items, similarity, review):
         app.register_blueprint(module.bp)
     app.register_blueprint(review.audit_bp)
+    app.register_blueprint(review.items_bp)
     app.add_template_filter(reject_keys)
     plans.init_app(app)

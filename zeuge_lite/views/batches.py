@@ -4,8 +4,10 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
 from flask_login import current_user, login_required
 
 from zeuge_lite import catalogue, exporting, queries
+from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
+from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.similarity.decode import HEIF_SUPPORTED
 from zeuge_lite.ingest import ingest_upload, limits_from_config
 from zeuge_lite.views import storage
@@ -32,7 +34,10 @@ def show(batch_id):
 @login_required
 def upload(batch_id):
     """The Upload tab: file picker and drop zone with per-file progress."""
-    return render_tab("batches/upload.html", batch_or_404(batch_id), active="upload", heif=HEIF_SUPPORTED)
+    batch = batch_or_404(batch_id)
+    precheck = plan_allows_similarity(batch["plan"]) and qs.archive_has_analysed_items(
+        get_db(), batch["archive_id"], current_app.config["MODEL"])
+    return render_tab("batches/upload.html", batch, active="upload", heif=HEIF_SUPPORTED, precheck=precheck)
 
 
 @bp.route("/<int:batch_id>/upload", methods=("POST",))
@@ -61,9 +66,35 @@ def _ingest(batch_id, file_storage):
 @bp.route("/<int:batch_id>/items")
 @login_required
 def items(batch_id):
-    """The Items tab: the batch's items in order, with drag-and-drop and keyboard reordering."""
+    """The Items tab: items in batch order (drag and drop, keyboard), or by uniqueness within a range."""
     batch = batch_or_404(batch_id)
-    return render_tab("batches/items.html", batch, active="items", **_grid_context(batch_id))
+    context = _grid_context(batch_id)
+    if plan_allows_similarity(batch["plan"]):
+        context.update(_uniqueness_view(batch_id, context))
+    return render_tab("batches/items.html", batch, active="items", **context)
+
+
+def _uniqueness_view(batch_id, context):
+    """Uniqueness scores, the histogram, and the grid filtered/sorted by uniqueness when asked."""
+    scores = qs.batch_scores(get_db(), batch_id, current_app.config["MODEL"])
+    low = request.args.get("min", 0.0, type=float)
+    high = request.args.get("max", 1.0, type=float)
+    view = {"scores": scores, "histogram": uniqueness_histogram(list(scores.values())),
+            "low": low, "high": high, "by_uniqueness": request.args.get("sort") == "uniqueness"}
+    if view["by_uniqueness"] or (low, high) != (0.0, 1.0):
+        chosen = [i for i in context["items"] if i["id"] in scores and low <= scores[i["id"]] <= high]
+        if view["by_uniqueness"]:
+            chosen.sort(key=lambda i: scores[i["id"]])
+        view.update(items=chosen, filtered=True)
+    return view
+
+
+def uniqueness_histogram(values, bins=10):
+    """Counts of uniqueness values in equal bins over 0..1, as (low, high, count) tuples."""
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int(value * bins))] += 1
+    return [(n / bins, (n + 1) / bins, count) for n, count in enumerate(counts)]
 
 
 def _grid_context(batch_id, error=None):

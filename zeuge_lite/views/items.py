@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from zeuge_lite import catalogue, queries
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
+from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.views import storage
 
 bp = Blueprint("items", __name__, url_prefix="/items")
@@ -20,7 +21,8 @@ def show(item_id):
     """Large preview, technical data, archival metadata form and responses."""
     item = item_or_404(item_id)
     return render_template("items/page.html", item=item, writable=can_write(item), labels=FIELD_LABELS,
-                           responses=queries.responses_of_item(get_db(), item_id))
+                           responses=queries.responses_of_item(get_db(), item_id),
+                           similarity_allowed=plan_allows_similarity(item["plan"]))
 
 
 @bp.route("/<int:item_id>/metadata", methods=("POST",))

@@ -68,6 +68,11 @@ def _progress(run):
 def start(batch_id):
     """Start an analysis, or return the one already running (double click, second tab)."""
     batch = _batch(batch_id, write=True)
+    return _progress_fragment(batch, start_run(batch_id))
+
+
+def start_run(batch_id):
+    """Queue an analysis of the batch (or return the active one) and return its run row."""
     conn, config = get_db(), current_app.config
     settings = analysis.AnalysisSettings(config["MODEL"], config["MODEL_DIR"], config["MAX_IMAGE_PIXELS"],
                                          config["ANALYSIS_WORKERS"])
@@ -77,7 +82,7 @@ def start(batch_id):
         from zeuge_lite.tasks import analyse_batch
         analyse_batch(run["id"], config["DATABASE"], config["STORAGE_DIR"], settings.as_dict())
         run = qs.run_by_id(conn, run["id"])
-    return _progress_fragment(batch, run)
+    return run
 
 
 @bp.route("/<int:batch_id>/similarity/progress")
