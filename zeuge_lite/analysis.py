@@ -7,7 +7,7 @@ import numpy as np
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
-from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items
+from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, describe_pairs, group_items
 from zeuge_lite.similarity.parallel import analyse_files
 
 PROGRESS_EVERY_S = 0.5
@@ -193,3 +193,15 @@ def similar_to_image(conn, model, data, max_pixels, k=10, batch_id=None, archive
     from zeuge_lite.similarity.features import extract_features
     features = extract_features(data, get_embedder(model, model_dir), max_pixels)
     return similar_items(conn, model, features.vectors, k, batch_id, archive_id)
+
+
+def describe_members(conn, batch_id, model, item_ids, thresholds=Thresholds(), dismissed=frozenset()):
+    """Score, tier and signal of a set of items from their stored pairs (for an expanded card)."""
+    wanted = set(item_ids)
+    rows = [r for r in qs.batch_pairs(conn, batch_id, model) if r["a_item"] in wanted and r["b_item"] in wanted]
+    pairs = [Pair(r["a_item"], r["b_item"], r["cosine"], r["hash_distance"], bool(r["same_file"]),
+                  bool(r["turned"])) for r in rows
+             if r["same_file"] or tuple(sorted((r["sha_a"], r["sha_b"]))) not in dismissed]
+    if not pairs:
+        return None
+    return describe_pairs(pairs, thresholds)

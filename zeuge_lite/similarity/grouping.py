@@ -172,8 +172,21 @@ def _key(x, y):
 
 
 def _describe(members, linked, t):
-    inner = [linked[_key(x, y)] for i, x in enumerate(members) for y in members[i + 1:]]
+    return _summary(members, [linked[_key(x, y)] for i, x in enumerate(members) for y in members[i + 1:]], t)
+
+
+def _summary(members, inner, t):
+    """A Group from its members' (pair, tier) list: score = mean strength, tier and signal of the weakest link."""
     weakest_pair, weakest_tier = max(inner, key=lambda pt: (TIER_RANK[pt[1]], -pt[0].strength))
     score = float(np.mean([pair.strength for pair, _tier in inner]))
     return Group(members, round(min(1.0, score), 4), weakest_tier, pair_signal(weakest_pair, t),
                  [pair for pair, _tier in inner])
+
+
+def describe_pairs(pairs, t=Thresholds()):
+    """A Group for the items of some stored pairs (an expanded card); a pair below every tier counts as similar."""
+    members = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    if len(members) < 2:
+        return None
+    every_tier = Thresholds(**{**t.__dict__, "level": "similar"})
+    return _summary(members, [(pair, pair_tier(pair, every_tier) or "similar") for pair in pairs], t)

@@ -39,8 +39,12 @@ def card_context(batch, members, message=None):
     """Everything the expanded card shows for these members."""
     members = review.with_sharpness(storage(), members)
     keep_id, reasons = review.keeper(members) if len(members) > 1 else (None, [])
+    conn = get_db()
+    summary = analysis.describe_members(conn, batch["id"], current_app.config["MODEL"], [m["id"] for m in members],
+                                        _thresholds_from(request.args), qr.dismissed_pairs(conn, batch["archive_id"]))
     return {"batch": batch, "members": members, "key": review.group_key(m["id"] for m in members),
-            "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message}
+            "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message,
+            "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None}
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>")

@@ -1,0 +1,100 @@
+"""The archivist's review screen in a real browser, with a real huey_consumer process and the shipped model:
+run, expand, keep-best reasons, delete after confirmation, place together (seen in the Items grid), not
+duplicates kept across a re-run, metadata compare, similar items, phone width; the free archive's prompt."""
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, stop_process
+from tests.e2e.test_similarity_flow import _consumer, _open_similarity_tab
+
+pytestmark = pytest.mark.e2e
+
+
+def _card(page, *names):
+    card = page.locator(".group-card")
+    for name in names:
+        card = card.filter(has_text=name)
+    return card.first
+
+
+def _tiles(page):
+    return page.locator("#item-grid .filename").all_inner_texts()
+
+
+def _run_and_wait(page):
+    page.click("#run-analysis")
+    expect(page.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
+    expect(page.locator("#groups-status")).to_contain_text("groups found")
+
+
+def test_review_flow(tmp_path, page):
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="false")
+    flask_cli(env, "zeuge", "demo")
+    consumer = _consumer(tmp_path, env)
+    server, url = serve(tmp_path, env)
+    try:
+        _open_similarity_tab(page, url)
+        _run_and_wait(page)
+        screenshot(page, "20-review-groups")
+
+        card = _card(page, "kodim01-rescan-small.jpg")
+        card.get_by_role("button", name="Expand").click()
+        expect(page.locator(".group-card.expanded .keeper")).to_contain_text("kodak-kodim01.png")
+        expect(page.locator(".group-card.expanded .keeper")).to_contain_text("highest resolution")
+        assert "open=" in page.url
+        page.reload()  # the URL keeps the open card
+        expect(page.locator(".group-card.expanded .keeper")).to_contain_text("highest resolution")
+        screenshot(page, "21-review-expanded")
+
+        expanded = page.locator(".group-card.expanded")
+        expanded.get_by_role("button", name="Keep suggested, delete the rest…").click()
+        dialog = expanded.get_by_role("alertdialog")
+        expect(dialog).to_contain_text("cannot be undone")
+        expect(dialog).to_contain_text("kodim01-rescan-small.jpg")
+        screenshot(page, "22-review-delete-confirm")
+        dialog.get_by_role("button", name="Delete permanently").click()
+        expect(page.locator(".group-card.resolved")).to_contain_text("Group resolved")
+
+        _card(page, "kodim05-cropped.jpg").get_by_role("button", name="Expand").click()
+        kodim05 = page.locator(".group-card.expanded", has_text="kodim05-cropped.jpg")
+        kodim05.get_by_role("button", name="Compare metadata").click()
+        expect(kodim05.locator("table.compare")).to_contain_text("width")
+        kodim05.get_by_role("button", name="Place together").click()
+        expect(page.locator(".group-card.expanded", has_text="kodim05-cropped.jpg")).to_contain_text(
+            "Placed together at positions")
+        screenshot(page, "23-review-placed")
+        page.click("text=2. Items")
+        tiles = _tiles(page)
+        assert "kodim01-rescan-small.jpg" not in tiles
+        assert tiles.index("kodim05-cropped.jpg") == tiles.index("kodak-kodim05.png") + 1
+        screenshot(page, "24-items-after-review")
+
+        page.click("text=3. Similarity")
+        expect(page.locator("#groups-status")).to_contain_text("groups found")
+        _card(page, "kodim13-turned.jpg").get_by_role("button", name="Expand").click()
+        page.locator(".group-card.expanded", has_text="kodim13-turned.jpg").get_by_role(
+            "button", name="Not duplicates", exact=True).click()
+        expect(page.locator(".group-card.dismissed")).to_contain_text("remembered")
+        _run_and_wait(page)
+        expect(page.locator(".group-card", has_text="kodim13-turned.jpg")).to_have_count(0)
+
+        page.click("text=2. Items")
+        page.click("text=kodak-kodim23.png")
+        expect(page.locator("#similar-items")).to_contain_text("kodim23-reencoded.jpg")
+        screenshot(page, "25-item-similar")
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.click("text=← Kodak scans")
+        page.click("text=3. Similarity")
+        expect(page.locator("#groups-status")).to_contain_text("groups found")
+        screenshot(page, "26-review-phone")
+
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(url + "/")
+        page.click("text=Demo Archive (Free)")
+        page.click("text=Free plan sample")
+        page.click("text=3. Similarity")
+        expect(page.locator("#upgrade-prompt")).to_contain_text("Pro plan")
+    finally:
+        stop_process(server)
+        stop_process(consumer)
