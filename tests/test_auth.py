@@ -103,3 +103,12 @@ def test_only_owners_manage_members(client, world, conn):
     response = client.post(f"/archives/{archive}/members", data={"email": "helper@x.org", "role": "owner"})
     assert response.status_code == 403 and queries.owner_count(conn, archive) == 1
     assert b"Members" not in client.get(f"/archives/{archive}").data
+
+
+def test_archive_page_title_is_plain_text(client, world):
+    _owner, archive = world.user("t@x.org")
+    world.login("t@x.org")
+    page = client.get(f"/archives/{archive}").data.decode()
+    title = page.split("<title>")[1].split("</title>")[0]
+    assert "<" not in title and "t@x.org archive" in title
+    assert page.count('id="members"') == 1
