@@ -100,13 +100,22 @@ def stage_breakdown(paths):
 
 
 def cold_throughput(label, paths):
-    """Full pipeline (scan_folder, default worker processes) against the naive loop, same files."""
+    """Full pipeline against the naive loop on the same files, in a fresh process as `flask zeuge scan` is."""
+    import subprocess
     folder = Path(tempfile.mkdtemp())
     for path in paths:
         (folder / path.name).symlink_to(path.resolve())
+    out = subprocess.run([sys.executable, __file__, "--throughput", label, str(folder)], capture_output=True,
+                         text=True, check=True)
+    print(out.stdout.rstrip())
+    shutil.rmtree(folder)
+
+
+def throughput_job(label, folder):
+    """Inside the fresh process: the pipeline first (scan_folder, default workers), then the naive loop."""
+    paths = sorted(Path(folder).iterdir())
     result, t_ours = timed(scan_folder, folder, MODEL, Thresholds(), MAX_PIXELS)
     _, t_naive = timed(naive_loop, paths)
-    shutil.rmtree(folder)
     ours, naive = len(paths) / t_ours, len(paths) / t_naive
     print(f"  {label}: pipeline {ours:.1f} images/s ({t_ours:.1f} s, {len(result.groups)} groups), "
           f"naive loop {naive:.1f} images/s -> ratio {ours / naive:.2f}x")
@@ -246,10 +255,14 @@ def worker_job(photos):
     app_runs(photos)
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"  worker peak RSS: {self_mb:.0f} MB (largest feature-extraction process {children_mb:.0f} MB)")
+    hwm_mb = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) / 1024
+    print(f"  worker peak RSS: {hwm_mb:.0f} MB (VmHWM; getrusage says {self_mb:.0f} MB), "
+          f"largest feature-extraction process {children_mb:.0f} MB")
 
 
 def main():
+    if "--throughput" in sys.argv:
+        return throughput_job(*sys.argv[sys.argv.index("--throughput") + 1:][:2])
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     dev = Path(args[0]) if args else DEFAULT_DEV
     photos = readable_images(dev)
@@ -259,7 +272,7 @@ def main():
     stage_breakdown(photos[:150])
     cold_throughput("dev photos, cold", photos)
     scans_dir = Path(tempfile.mkdtemp())
-    scans = make_12mp_scans(photos[:12], 24, scans_dir)
+    scans = make_12mp_scans(photos[:20], 60, scans_dir)
     cold_throughput("12 MP JPEG scans, cold", scans)
     stage_breakdown(scans[:12])
     shutil.rmtree(scans_dir)

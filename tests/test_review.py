@@ -236,3 +236,14 @@ def test_pre_accession_check_flags_new_uploads_the_archive_already_holds(client,
     after = client.post(f"/batches/{new_batch}/precheck/not-duplicate",
                         data={"item": again, "other": ids["first.png"], "items": new_ids}).data.decode()
     assert "0 of 2 new photos" in after
+
+
+def test_a_stale_card_or_double_click_changes_nothing_and_says_so(client, conn, analysed):
+    batch, _archive, ids = analysed
+    key = _key(ids, *GROUP)
+    client.post(f"/batches/{batch}/similarity/group/{key}/delete", data={"item": ids["small.jpg"]})
+    again = client.post(f"/batches/{batch}/similarity/group/{key}/delete", data={"item": ids["small.jpg"]})
+    assert again.status_code == 409 and b"This group has changed" in again.data
+    stale_place = client.post(f"/batches/{batch}/similarity/group/{key}/place-together")
+    assert stale_place.status_code == 409
+    assert len(queries.items_of_batch(conn, batch)) == 4

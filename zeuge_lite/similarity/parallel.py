@@ -1,6 +1,8 @@
 """Feature extraction over many files in worker processes (one model thread each, decode overlapping)."""
 import os
 import multiprocessing
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 
 from zeuge_lite.similarity.decode import ImageRejected
@@ -30,6 +32,14 @@ def analyse_file(path):
     return path, sha256_hex(data), features, None
 
 
+def _start_method():
+    """fork when this process is single-threaded and has no onnxruntime loaded (a fresh `flask zeuge scan`):
+    workers start at once; otherwise spawn, since forking a process that holds other threads is unsafe."""
+    if threading.active_count() == 1 and "onnxruntime" not in sys.modules:
+        return "fork"
+    return "spawn"
+
+
 def default_workers():
     """Two processes on two cores: one decodes while the other runs the model."""
     return max(1, min(4, os.cpu_count() or 1))
@@ -43,7 +53,9 @@ def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbn
         _init_worker(*init)
         yield from map(analyse_file, paths)
         return
-    # spawn, not fork: a parent that already holds onnxruntime threads must not be forked.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=init) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
+                               initializer=_init_worker, initargs=init)
+    try:
         yield from pool.map(analyse_file, paths, chunksize=CHUNK)
+    finally:  # a cancelled run stops here: drop the files not started yet instead of finishing them
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -15,23 +15,23 @@ from zeuge_lite.plans import require_similarity
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import ModelUnavailable
 from zeuge_lite.similarity.grouping import Thresholds
-from zeuge_lite.views.batches import render_tab
 from zeuge_lite.db import get_db
 from zeuge_lite.views import storage
+from zeuge_lite.views.batches import render_tab
 from zeuge_lite.views.similarity import TIER_LABELS, _batch, _thresholds_from, batch_cards, start_run
 
 bp = Blueprint("review", __name__, url_prefix="/batches")
 
 
 def _members(batch, text):
-    """The batch's members named in a group key; 404 if any is missing (deleted, or not in this batch)."""
+    """The batch's members named in a group key; a 409 card if some are gone (a stale page, a double click)."""
     try:
         ids = review.parse_key(text or "")
     except ValueError:
         abort(404)
     members = review.group_members(get_db(), batch["id"], ids)
     if len(members) != len(ids):
-        abort(404)
+        abort(Response(render_template("similarity/_stale.html", batch=batch), 409))
     return members
 
 
