@@ -21,6 +21,16 @@ def _tiles(page):
     return page.locator("#item-grid .filename").all_inner_texts()
 
 
+def _outside_copy(fmt="PNG"):
+    """A cropped, re-encoded copy of a demo photo, as it might arrive from outside."""
+    import io
+    from PIL import Image
+    from zeuge_lite.demo import PHOTOS_DIR
+    buffer = io.BytesIO()
+    Image.open(PHOTOS_DIR / "kodak-kodim23.png").convert("RGB").crop((30, 20, 740, 500)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
 def _run_and_wait(page):
     page.click("#run-analysis")
     expect(page.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
@@ -83,8 +93,36 @@ def test_review_flow(tmp_path, page):
         expect(page.locator("#similar-items")).to_contain_text("kodim23-reencoded.jpg")
         screenshot(page, "25-item-similar")
 
-        page.set_viewport_size({"width": 390, "height": 844})
         page.click("text=← Kodak scans")
+        page.click("text=3. Similarity")
+        expect(page.locator("#groups-status")).to_contain_text("groups found")
+        page.locator(".group-card").first.focus()
+        page.keyboard.press("j")
+        expect(page.locator(".group-card").nth(1)).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator(".group-card.expanded .keeper")).to_be_visible()
+
+        page.click("text=Find a photo")
+        page.set_input_files("input[name=photo]", files=[{"name": "outside.png", "mimeType": "image/png",
+                                                          "buffer": _outside_copy()}])
+        page.click("button:has-text('Find')")
+        expect(page.locator("main")).to_contain_text("kodak-kodim23.png")
+        screenshot(page, "27-find-a-photo")
+
+        page.click("text=1. Upload")
+        page.set_input_files("#file-input", files=[{"name": "box2-parrots.jpg", "mimeType": "image/jpeg",
+                                                    "buffer": _outside_copy("JPEG")}])
+        expect(page.locator("#precheck")).to_contain_text("1 of 1 new photo may already be in the archive",
+                                                          timeout=60_000)
+        expect(page.locator("#precheck")).to_contain_text("kodak-kodim23.png")
+        screenshot(page, "28-pre-accession-check")
+        buttons = page.locator("#precheck").get_by_role("button", name="not a duplicate")
+        for remaining in range(buttons.count(), 0, -1):  # it may match the original and its re-encoded copy
+            buttons.first.click()
+            expect(buttons).to_have_count(remaining - 1)
+        expect(page.locator("#precheck")).to_contain_text("0 of 1 new photo")
+
+        page.set_viewport_size({"width": 390, "height": 844})
         page.click("text=3. Similarity")
         expect(page.locator("#groups-status")).to_contain_text("groups found")
         screenshot(page, "26-review-phone")

@@ -267,10 +267,15 @@ def precheck(batch_id):
     """Pre-accession check of new uploads: compute their features (a run), then flag the ones the archive
     already holds, in this batch or another."""
     batch = _batch(batch_id, write=request.method == "POST")
-    conn = get_db()
+    return _precheck_response(batch, start=request.method == "POST")
+
+
+def _precheck_response(batch, start):
+    """The check's fragment: polling while the new photos are analysed, then the flags."""
+    conn, batch_id = get_db(), batch["id"]
     item_ids = _new_item_ids(batch_id)
     run = qs.active_run(conn, batch_id)
-    if request.method == "POST" and run is None:
+    if start and run is None:
         run = start_run(batch_id)
     if run and run["status"] in ("queued", "running"):
         return render_template("similarity/_precheck.html", batch=batch, pending=True, run=run, ids=item_ids)
@@ -317,4 +322,4 @@ def precheck_not_duplicate(batch_id):
     qr.log_action(conn, batch["archive_id"], batch_id, current_user.id, "not duplicates",
                   f"pre-accession: “{new[0]['filename']}” is not a duplicate of “{other['filename']}”",
                   [new[0]["id"], other["id"]])
-    return precheck(batch_id)
+    return _precheck_response(batch, start=False)
