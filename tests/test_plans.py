@@ -1,6 +1,5 @@
 """Plans: the page, the upgrade prompt on a free archive, the server-side check, the plan command."""
 import pytest
-from flask import Flask
 
 from zeuge_lite import queries
 from zeuge_lite.plans import PlanRequired, plan_allows_similarity, require_similarity

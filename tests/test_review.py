@@ -2,13 +2,12 @@
 compare and consolidation, exports, audit log; viewers, CSRF."""
 import csv
 import io
-import json
 
 import pytest
-from PIL import Image, ImageFilter
+from PIL import ImageFilter
 
 from tests.test_analysis import _jpeg, _photo
-from zeuge_lite import analysis, create_app, queries
+from zeuge_lite import create_app, queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.review import together_order

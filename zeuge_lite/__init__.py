@@ -22,8 +22,8 @@ def _default_config(app):
         "MODEL_DIR": str(instance / "models"),
         # None: start a worker thread in-process under `flask run` only; True/False to force it.
         "WORKER_IN_PROCESS": None,
-        "ANALYSIS_WORKERS": 0,
-        "RUN_STALE_SECONDS": 120,  # a running run without a heartbeat this long is marked failed  # feature-extraction processes per run; 0 = one per core
+        "ANALYSIS_WORKERS": 0,  # feature-extraction processes per run; 0 = one per core
+        "RUN_STALE_SECONDS": 120,  # a running run without a heartbeat this long is marked failed
     }
 
 

@@ -160,7 +160,8 @@ def similar_items(conn, model, query_turns, k=10, batch_id=None, archive_id=None
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
     query = np.asarray(query_turns, dtype=np.float32)
-    fetch = min(4096, max(40, 4 * k))  # room for the query itself and contents outside the scope; k-NN cost grows with k
+    # Room for the query itself and for contents outside the scope; sqlite-vec's k-NN cost grows with k.
+    fetch = min(4096, max(40, 4 * k))
     candidates = {fid for code in coarse_codes(query) for fid in qs.coarse_neighbours(conn, spec, code, fetch)}
     best = _exact_scores(conn, spec, query, candidates)
     rows = qs.items_for_features(conn, list(best), model, batch_id, archive_id)
