@@ -144,3 +144,14 @@ def test_viewer_cannot_upload(world, conn, client):
     response = client.post(f"/batches/{batch}/upload", data={"files": [(io.BytesIO(image_bytes()), "a.jpg")]})
     assert response.status_code == 403
     assert client.get(f"/batches/{batch}/items").status_code == 200
+
+
+def test_sharpness_is_recorded_at_upload_from_the_same_decode(world, batch, conn):
+    from PIL import ImageFilter
+    from zeuge_lite.demo import PHOTOS_DIR
+    photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB")
+    results = world.upload(batch, ("sharp.png", _encode(photo, "PNG")),
+                           ("soft.png", _encode(photo.filter(ImageFilter.GaussianBlur(2)), "PNG")))
+    value = {r["filename"]: conn.execute("SELECT sharpness FROM files JOIN items USING (sha256) WHERE items.id = ?",
+                                         (r["item_id"],)).fetchone()[0] for r in results}
+    assert value["sharp.png"] > 2 * value["soft.png"] > 0

@@ -196,10 +196,9 @@ def similar_to_image(conn, model, data, max_pixels, k=10, batch_id=None, archive
     return similar_items(conn, model, features.vectors, k, batch_id, archive_id)
 
 
-def describe_members(conn, batch_id, model, item_ids, thresholds=Thresholds(), dismissed=frozenset()):
+def describe_members(conn, model, item_ids, thresholds=Thresholds(), dismissed=frozenset()):
     """Score, tier and signal of a set of items from their stored pairs (for an expanded card)."""
-    wanted = set(item_ids)
-    rows = [r for r in qs.batch_pairs(conn, batch_id, model) if r["a_item"] in wanted and r["b_item"] in wanted]
+    rows = qs.pairs_among(conn, model, list(item_ids))
     pairs = [Pair(r["a_item"], r["b_item"], r["cosine"], r["hash_distance"], bool(r["same_file"]),
                   bool(r["turned"])) for r in rows
              if r["same_file"] or tuple(sorted((r["sha_a"], r["sha_b"]))) not in dismissed]

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from zeuge_lite import queries
 from zeuge_lite.db import transaction
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, image_info, open_image
+from zeuge_lite.similarity.keeper import sharpness
 from zeuge_lite.storage import sha256_hex
 
 
@@ -49,23 +50,25 @@ def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
         return IngestResult(filename, "duplicate", f"Exact duplicate of “{existing['filename']}”, which is "
                                                    "already in this batch; not added again.", existing["id"])
     try:
-        info = _store(storage, limits, data, sha256)
+        info, sharpness_value = _store(storage, limits, data, sha256)
     except ImageRejected as exc:
         return IngestResult(filename, "refused", str(exc))
     with transaction(conn):
-        queries.upsert_file(conn, {"sha256": sha256, "size": len(data), **asdict(info)})
+        queries.upsert_file(conn, {"sha256": sha256, "size": len(data), "sharpness": sharpness_value,
+                                   **asdict(info)})
         item_id = queries.add_item(conn, batch_id, sha256, filename, uploader_id)
     return IngestResult(filename, "added", "Added.", item_id)
 
 
 def _store(storage, limits, data, sha256):
-    """Decode once for the derived images, then keep the original untouched."""
+    """Decode once for the derived images and the sharpness figure, then keep the original untouched."""
     image = open_image(data, limits.max_pixels)
     info = image_info(image)
     preview = decode_rgb(image, limits.preview_size)
+    sharpness_value = round(sharpness(preview), 1)
     storage.save_derived("preview", sha256, preview, quality=88)
     thumb = preview.copy()
     thumb.thumbnail((limits.thumb_size, limits.thumb_size))
     storage.save_derived("thumb", sha256, thumb, quality=82)
     storage.save_original(data, sha256, info.ext)
-    return info
+    return info, sharpness_value

@@ -133,8 +133,8 @@ def upsert_file(conn, info):
     """Record a stored original's technical data once per sha256."""
     conn.execute(
         "INSERT INTO files (sha256, size, ext, format, mode, bit_depth, width, height, dpi, frames, "
-        "taken_at, camera, orientation) VALUES (:sha256, :size, :ext, :format, :mode, :bit_depth, "
-        ":width, :height, :dpi, :frames, :taken_at, :camera, :orientation) "
+        "taken_at, camera, orientation, sharpness) VALUES (:sha256, :size, :ext, :format, :mode, :bit_depth, "
+        ":width, :height, :dpi, :frames, :taken_at, :camera, :orientation, :sharpness) "
         "ON CONFLICT (sha256) DO NOTHING", info)
 
 
@@ -153,7 +153,7 @@ def delete_file_row(conn, sha256):
 
 _ITEM_COLUMNS = (
     "SELECT i.*, f.size, f.ext, f.format, f.mode, f.bit_depth, f.width, f.height, f.dpi, f.frames, "
-    "f.taken_at, f.camera, f.orientation, u.name AS uploader_name ")
+    "f.taken_at, f.camera, f.orientation, f.sharpness, u.name AS uploader_name ")
 _ITEM_JOINS = "JOIN files f ON f.sha256 = i.sha256 LEFT JOIN users u ON u.id = i.uploader_id "
 _ITEM_SELECT = _ITEM_COLUMNS + "FROM items i " + _ITEM_JOINS
 

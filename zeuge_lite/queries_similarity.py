@@ -180,12 +180,21 @@ def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
                  (nearest, nearest_item, uniqueness, item_id, model, nearest))
 
 
+_PAIR_SELECT = ("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, "
+                "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
+                "JOIN items b ON b.id = p.b_item ")
+
+
 def batch_pairs(conn, batch_id, model):
     """A batch's stored candidate pairs."""
-    return conn.execute("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, "
-                        "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
-                        "JOIN items b ON b.id = p.b_item WHERE p.batch_id = ? AND p.model = ?",
-                        (batch_id, model)).fetchall()
+    return conn.execute(_PAIR_SELECT + "WHERE p.batch_id = ? AND p.model = ?", (batch_id, model)).fetchall()
+
+
+def pairs_among(conn, model, item_ids):
+    """Stored pairs whose both items are among item_ids (an expanded card's members), with their shas."""
+    marks = ",".join("?" * len(item_ids))
+    return conn.execute(_PAIR_SELECT + f"WHERE p.model = ? AND p.a_item IN ({marks}) AND p.b_item IN ({marks})",
+                        [model, *item_ids, *item_ids]).fetchall()
 
 
 def batch_scores(conn, batch_id, model):

@@ -34,8 +34,10 @@ def group_members(conn, batch_id, item_ids):
 
 
 def with_sharpness(storage, members):
-    """Members with a sharpness figure measured on their stored preview (None if it cannot be read)."""
+    """Members with their sharpness: recorded at upload, or measured on the stored preview for older files."""
     for member in members:
+        if member.get("sharpness") is not None:
+            continue
         try:
             with Image.open(storage.derived_path("preview", member["sha256"])) as preview:
                 member["sharpness"] = round(sharpness(preview), 1)

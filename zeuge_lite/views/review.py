@@ -40,7 +40,7 @@ def card_context(batch, members, message=None):
     members = review.with_sharpness(storage(), members)
     keep_id, reasons = review.keeper(members) if len(members) > 1 else (None, [])
     conn = get_db()
-    summary = analysis.describe_members(conn, batch["id"], current_app.config["MODEL"], [m["id"] for m in members],
+    summary = analysis.describe_members(conn, current_app.config["MODEL"], [m["id"] for m in members],
                                         _thresholds_from(request.args), qr.dismissed_pairs(conn, batch["archive_id"]))
     return {"batch": batch, "members": members, "key": review.group_key(m["id"] for m in members),
             "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message,
