@@ -219,12 +219,6 @@ def batch_order_version(conn, batch_id):
     return conn.execute("SELECT order_version FROM batches WHERE id = ?", (batch_id,)).fetchone()[0]
 
 
-def shas_of_batch(conn, batch_id):
-    """Distinct content hashes used by a batch's items."""
-    return [row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM items WHERE batch_id = ?",
-                                           (batch_id,))]
-
-
 # --- responses -------------------------------------------------------------------------------
 
 

@@ -102,12 +102,6 @@ def latest_run(conn, batch_id):
     return conn.execute("SELECT * FROM runs WHERE batch_id = ? ORDER BY id DESC LIMIT 1", (batch_id,)).fetchone()
 
 
-def latest_done_run(conn, batch_id):
-    """The batch's most recent finished run, or None."""
-    return conn.execute("SELECT * FROM runs WHERE batch_id = ? AND status = 'done' ORDER BY id DESC LIMIT 1",
-                        (batch_id,)).fetchone()
-
-
 def start_run(conn, run_id):
     """Move a queued run to running; False if it was cancelled or taken meanwhile."""
     return conn.execute("UPDATE runs SET status = 'running', started_at = datetime('now'), "

@@ -24,24 +24,7 @@ def _phash_bits(pixels):
     return int(np.packbits(bits).view(">u8")[0])
 
 
-def upright_hash(hashes):
-    """The upright variant of an item's eight hashes."""
-    return hashes[0]
-
-
 def min_hamming(upright_a, variants_b):
     """Smallest Hamming distance between a's upright hash and any of b's eight variants (arrays allowed)."""
     xor = np.bitwise_xor(np.asarray(upright_a, dtype=np.uint64)[..., None], variants_b)
     return np.bitwise_count(xor).min(axis=-1)
-
-
-def hamming_matrix(uprights, variants):
-    """Pairwise min Hamming distance (n x m) between n upright hashes and m items' eight variants."""
-    xor = np.bitwise_xor(uprights[:, None, None], variants[None, :, :])
-    return np.bitwise_count(xor).min(axis=-1).astype(np.int16)
-
-
-def to_hex(hash_value):
-    """A 64-bit hash as 16 hex digits (for display and JSON)."""
-    return f"{int(hash_value):016x}"
-

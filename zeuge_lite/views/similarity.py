@@ -38,8 +38,7 @@ def tab(batch_id):
 def _panel_context(batch):
     conn = get_db()
     run = qs.active_run(conn, batch["id"]) or qs.latest_run(conn, batch["id"])
-    return {"run": run, "progress": _progress(run), "item_count": len(queries.item_ids_in_order(conn, batch["id"])),
-            "thresholds": _thresholds_from(request.args)}
+    return {"run": run, "progress": _progress(run), "thresholds": _thresholds_from(request.args)}
 
 
 def _thresholds_from(args):
