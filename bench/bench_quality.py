@@ -5,6 +5,7 @@
 Defaults point at ../shared/photos/dev (evaluation only: never copied into the project).
 """
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ def main():
     scorer = Path(sys.argv[3]) if len(sys.argv) > 3 else SHARED / "score.py"
     out = Path(tempfile.mkdtemp())
     start = time.perf_counter()
-    result = scan_folder(images, "efficientnet-lite0", Thresholds(), 300_000_000)
+    result = scan_folder(images, os.environ.get("ZEUGE_MODEL", "efficientnet-lite0"), Thresholds(), 300_000_000)
     seconds = time.perf_counter() - start
     json_path, _html = write_outputs(result, out)
     print(f"scanned {len(result.paths)} photos in {seconds:.1f} s; thresholds {Thresholds()}")
@@ -42,7 +43,7 @@ def sweep(result, truth, scorer):
     score = runpy.run_path(str(scorer))["score"]
     truth_data = json.loads(Path(truth).read_text())
     print("sensitivity (threshold = visual similarity floor, hash = near-duplicate pHash bits):")
-    for cosine in (0.66, 0.69, 0.72, 0.75, 0.78):
+    for cosine in (0.68, 0.70, 0.72, 0.74, 0.76, 0.78):
         for hash_near in (6, 8, 10):
             result.groups = group_items(result.pairs, Thresholds(hash_near=hash_near, cosine_similar=cosine))
             s = score(truth_data, to_json(result))

@@ -22,3 +22,22 @@ def test_init_db_command_creates_a_fresh_database(app, runner, tmp_path):
     assert "schema version" in result.output
     fresh = connect(tmp_path / "fresh.sqlite3")
     assert fresh.execute("SELECT count(*) FROM sqlite_master WHERE name = 'items'").fetchone()[0] == 1
+
+
+def test_views_migration_clears_features_and_results_of_the_four_turn_layout(tmp_path):
+    old = connect(tmp_path / "v4.sqlite3")
+    for version, script in enumerate(MIGRATIONS[:4], start=1):
+        old.executescript(f"BEGIN; {script}; PRAGMA user_version={version}; COMMIT;")
+    old.executescript("""
+        INSERT INTO files (sha256, size, ext, format, mode, width, height) VALUES ('a', 1, 'jpg', 'JPEG', 'RGB', 1, 1);
+        INSERT INTO features (sha256, model, hashes, turns) VALUES ('a', 'efficientnet-lite0', x'00', x'00');
+        CREATE VIRTUAL TABLE vec_efficientnet_lite0 USING vec0(embedding float[2], coarse bit[512]);
+        INSERT INTO archives (name, plan) VALUES ('A', 'pro');
+        INSERT INTO batches (archive_id, name) VALUES (1, 'B');
+        INSERT INTO runs (batch_id, model, status) VALUES (1, 'efficientnet-lite0', 'done');
+    """)
+    migrate(old)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert [old.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("features", "runs")] == [0, 0]
+    assert "views" in [row[1] for row in old.execute("PRAGMA table_info(features)")]
+    assert old.execute("SELECT count(*) FROM sqlite_master WHERE name = 'vec_efficientnet_lite0'").fetchone()[0] == 0

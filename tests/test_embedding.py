@@ -5,13 +5,16 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.similarity.embedding import (MODELS, Embedder, ModelUnavailable, file_sha256, model_path,
                                              model_spec, preprocess)
+from zeuge_lite.similarity.features import extract_features
+from zeuge_lite.similarity.grouping import view_similarity
 
 LITE0 = MODELS["efficientnet-lite0"]
+LITE0_FP32 = MODELS["efficientnet-lite0-fp32"]
 CLIP = MODELS["clip-vit-b32"]
 
 
@@ -19,9 +22,17 @@ def _photo(name):
     return Image.open(PHOTOS_DIR / name).convert("RGB")
 
 
-def test_shipped_model_file_is_the_recorded_one():
-    assert file_sha256(model_path(LITE0)) == LITE0.sha256
-    assert LITE0.sha256 in (model_path(LITE0).parent / "PROVENANCE.md").read_text()
+@pytest.mark.parametrize("spec", [LITE0, LITE0_FP32], ids=lambda spec: spec.name)
+def test_shipped_model_files_are_the_recorded_ones(spec):
+    assert file_sha256(model_path(spec)) == spec.sha256
+    assert spec.sha256 in (model_path(spec).parent / "PROVENANCE.md").read_text()
+
+
+def test_int8_model_embeds_like_the_fp32_export_it_was_quantized_from():
+    photos = [_photo(name) for name in ("kodak-kodim05.png", "kodak-kodim23.png", "skimage-coffee.png")]
+    photos.append(photos[0].crop((40, 30, 700, 500)).rotate(90, expand=True))  # a view calibration never saw
+    int8, fp32 = Embedder(LITE0, verify=True).embed(photos), Embedder(LITE0_FP32, verify=True).embed(photos)
+    assert np.min(np.sum(int8 * fp32, axis=1)) > 0.95
 
 
 def test_real_model_puts_a_reencoded_copy_far_closer_than_another_photo():
@@ -37,12 +48,26 @@ def test_real_model_puts_a_reencoded_copy_far_closer_than_another_photo():
     assert same > 0.9 and different < 0.6 and same - different > 0.3
 
 
-def test_turned_copy_matches_through_the_turn_embeddings():
+def test_turned_model_input_is_the_turned_photo_resized():
+    photo = _photo("kodak-kodim13.png")
+    for turn in (1, 2, 3):
+        turned_input = preprocess(LITE0, [photo], (turn,))
+        input_of_turned = preprocess(LITE0, [photo.rotate(90 * turn, expand=True)])
+        assert np.abs(turned_input - input_of_turned).max() < 0.02  # rounding of one resize, not another picture
+
+
+def test_turned_rescan_matches_through_the_canonical_views():
     embedder = Embedder(LITE0)
     photo = _photo("kodak-kodim13.png")
-    turns = embedder.embed_turns(photo.rotate(90, expand=True))
-    upright = embedder.embed([photo])[0]
-    assert (turns @ upright).max() > 0.95 > (turns[0] @ upright)
+    rescan = ImageEnhance.Contrast(photo.crop((12, 8, 760, 505))).enhance(1.2).rotate(270, expand=True)
+    original, turned = (extract_features(_png(image), embedder, 10**8).vectors for image in (photo, rescan))
+    assert view_similarity(original[None], turned[None])[0, 0] > 0.85 > 0.75 > original[0] @ turned[0]
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _clip_stand_in(path):
@@ -74,8 +99,8 @@ def test_clip_preprocessing_is_shortest_side_centre_crop_with_clip_mean_and_std(
 def test_clip_code_path_with_a_graph_of_the_same_signature(tmp_path):
     _clip_stand_in(tmp_path / CLIP.filename)
     embedder = Embedder(CLIP, model_dir=tmp_path)
-    vectors = embedder.embed_turns(_photo("kodak-kodim05.png"))
-    assert vectors.shape == (4, 512)
+    vectors = embedder.embed_views(_photo("kodak-kodim05.png"), (0, 1, 1))
+    assert vectors.shape == (3, 512) and np.array_equal(vectors[1], vectors[2])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert CLIP.vec_table == "vec_clip_vit_b32" != LITE0.vec_table
 

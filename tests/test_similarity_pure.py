@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
-from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, group_items, pair_tier, uniqueness
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, group_items, pair_tier, uniqueness,
+                                            view_similarity)
 from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
 from zeuge_lite.similarity.embedding import l2_normalise
 
@@ -82,25 +83,31 @@ def test_levels_and_threshold_change_groups_without_new_features():
     assert pair_tier(Pair(0, 1, 0.7, 0, False, turned=True), Thresholds()) == "near"  # a turned re-scan
 
 
-def test_candidate_pairs_match_turned_vectors_and_report_nearest():
+def test_candidate_pairs_match_turned_items_by_their_canonical_views_and_report_nearest():
     rng = np.random.default_rng(1)
-    base = l2_normalise(rng.normal(size=(3, 4, 16)).reshape(12, 16)).reshape(3, 4, 16).astype(np.float32)
-    turns = base.copy()
-    turns[1] = base[0][[1, 2, 3, 0]]  # item 1 is item 0 turned by 90 degrees
+    views = l2_normalise(rng.normal(size=(9, 16))).reshape(3, 3, 16).astype(np.float32)
+    views[1, 1:] = views[0, 1]  # item 1 is item 0 turned: other upright view, same canonical view
     hashes = np.array([[1 << i for i in range(8)]] * 3, dtype=np.uint64) * np.array([[1], [3], [7]], np.uint64)
-    pairs, nearest, _index = candidate_pairs(["a", "b", "c"], hashes, turns)
+    pairs, nearest, _index = candidate_pairs(["a", "b", "c"], hashes, views)
     match = next(p for p in pairs if (p.a, p.b) == (0, 1))
     assert match.cosine == pytest.approx(1.0, abs=1e-5)
     assert nearest[0] == pytest.approx(1.0, abs=1e-5) and nearest[2] < 0.9
     assert uniqueness(nearest)[0] == pytest.approx(0.0, abs=1e-5)
 
 
+def test_views_compare_upright_with_upright_and_canonical_with_canonical_only():
+    a, b = np.eye(4, dtype=np.float32)[[0, 1, 1]], np.eye(4, dtype=np.float32)[[1, 2, 3]]
+    assert view_similarity(a[None], b[None])[0, 0] == 0.0  # a's canonical view is b's upright: no match
+    b[2] = a[2]  # b's second canonical choice is a's first
+    assert view_similarity(a[None], b[None])[0, 0] == 1.0
+
+
 def test_candidate_pairs_for_new_rows_only():
     rng = np.random.default_rng(2)
-    turns = l2_normalise(rng.normal(size=(20, 8))).reshape(5, 4, 8).astype(np.float32)
-    turns[4] = turns[2]
+    views = l2_normalise(rng.normal(size=(15, 8))).reshape(5, 3, 8).astype(np.float32)
+    views[4] = views[2]
     hashes = rng.integers(0, 2**63, size=(5, 8), dtype=np.int64).astype(np.uint64)
-    all_pairs, _, _ = candidate_pairs(list("abcde"), hashes, turns)
-    new_pairs, _, _ = candidate_pairs(list("abcde"), hashes, turns, rows=[4])
+    all_pairs, _, _ = candidate_pairs(list("abcde"), hashes, views)
+    new_pairs, _, _ = candidate_pairs(list("abcde"), hashes, views, rows=[4])
     assert {(p.a, p.b) for p in new_pairs} == {(p.a, p.b) for p in all_pairs if 4 in (p.a, p.b)}
     assert (2, 4) in {(p.a, p.b) for p in new_pairs}

@@ -7,7 +7,8 @@ import numpy as np
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
-from zeuge_lite.similarity.grouping import Pair, Thresholds, candidate_pairs, describe_pairs, group_items
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
+                                            view_similarity)
 from zeuge_lite.similarity.parallel import analyse_files
 
 PROGRESS_EVERY_S = 0.5
@@ -101,24 +102,24 @@ def _report(conn, run_id, done, failed):
 
 
 def load_batch_features(conn, batch_id, model):
-    """(item ids, shas, hashes n x 8, turns n x 4 x dim) of a batch's analysed items."""
+    """(item ids, shas, hashes n x 8, views n x 3 x dim) of a batch's analysed items."""
     rows = qs.batch_feature_rows(conn, batch_id, model)
     if not rows:
         return [], [], np.zeros((0, 8), np.uint64), None
     dim = model_spec(model).dim
     hashes = np.stack([np.frombuffer(r["hashes"], dtype=np.uint64) for r in rows])
-    turns = np.stack([np.frombuffer(r["turns"], dtype=np.float32).reshape(-1, dim) for r in rows])
-    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, turns
+    views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, dim) for r in rows])
+    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, views
 
 
 def compare_batch(conn, batch_id, model):
     """Compare new (or orphaned) items with the whole batch; store their pairs and uniqueness."""
-    ids, shas, hashes, turns = load_batch_features(conn, batch_id, model)
+    ids, shas, hashes, views = load_batch_features(conn, batch_id, model)
     todo = qs.items_needing_comparison(conn, batch_id, model)
     rows = [index for index, item_id in enumerate(ids) if item_id in todo]
     if not rows:
         return 0
-    pairs, nearest, nearest_index = candidate_pairs(shas, hashes, turns, rows)
+    pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows)
     with transaction(conn):
         qs.save_pairs(conn, batch_id, model, [(ids[p.a], ids[p.b], p.cosine, p.hash_distance, int(p.same_file),
                                                int(p.turned)) for p in pairs])
@@ -152,17 +153,20 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds(), dismissed=froze
     return [(group, [item_of[m] for m in group.members]) for group in group_items(pairs, thresholds)]
 
 
-def similar_items(conn, model, query_turns, k=10, batch_id=None, archive_id=None, exclude_item=None):
-    """Items most similar to a query (its turn vectors), within a batch or an archive: [(item row, score)].
+def similar_items(conn, model, query_views, k=10, batch_id=None, archive_id=None, exclude_item=None):
+    """Items most similar to a query (its views), within a batch or an archive: [(item row, score)].
 
-    sqlite-vec finds candidates by the coarse codes of each quarter turn of the query; candidates are then
-    scored exactly (cosine, the best over the turns either way round, as in grouping)."""
+    sqlite-vec finds candidates by the coarse codes of the query's upright view among stored upright views and
+    of its canonical views among stored canonical ones; candidates are then scored exactly, as in grouping."""
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
-    query = np.asarray(query_turns, dtype=np.float32)
+    query = np.asarray(query_views, dtype=np.float32)
     # Room for the query itself and for contents outside the scope; sqlite-vec's k-NN cost grows with k.
     fetch = min(4096, max(40, 4 * k))
-    candidates = {fid for code in coarse_codes(query) for fid in qs.coarse_neighbours(conn, spec, code, fetch)}
+    codes = coarse_codes(query)
+    candidates = qs.coarse_neighbours(conn, spec, codes[0], fetch, canonical=False)
+    for code in {bytes(code) for code in codes[1:]}:
+        candidates |= qs.coarse_neighbours(conn, spec, code, fetch, canonical=True)
     best = _exact_scores(conn, spec, query, candidates)
     rows = qs.items_for_features(conn, list(best), model, batch_id, archive_id)
     found = [(row, best[row["feature_id"]]) for row in rows if row["id"] != exclude_item]
@@ -170,23 +174,22 @@ def similar_items(conn, model, query_turns, k=10, batch_id=None, archive_id=None
 
 
 def _exact_scores(conn, spec, query, feature_ids):
-    """{features id: cosine} for candidates: the query's upright against their turns, and back."""
+    """{features id: cosine} for candidates, compared view by view as grouping does."""
     if not feature_ids:
         return {}
-    rows = qs.turns_of_features(conn, feature_ids)
-    turns = np.stack([np.frombuffer(r["turns"], dtype=np.float32).reshape(-1, spec.dim) for r in rows])
-    forward = (turns @ query[0]).max(axis=1)
-    backward = (turns[:, 0] @ query.T).max(axis=1)
-    return {row["id"]: float(score) for row, score in zip(rows, np.maximum(forward, backward))}
+    rows = qs.views_of_features(conn, feature_ids)
+    views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, spec.dim) for r in rows])
+    scores = view_similarity(views, query[None, :, :])[:, 0]
+    return {row["id"]: float(score) for row, score in zip(rows, scores)}
 
 
 def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):
     """Items most similar to a stored item (empty if it was not analysed yet)."""
-    blob = qs.item_turns(conn, item_id, model)
+    blob = qs.item_views(conn, item_id, model)
     if blob is None:
         return []
-    turns = np.frombuffer(blob, dtype=np.float32).reshape(-1, model_spec(model).dim)
-    return similar_items(conn, model, turns, k, batch_id, archive_id, exclude_item=item_id)
+    views = np.frombuffer(blob, dtype=np.float32).reshape(-1, model_spec(model).dim)
+    return similar_items(conn, model, views, k, batch_id, archive_id, exclude_item=item_id)
 
 
 def similar_to_image(conn, model, data, max_pixels, k=10, batch_id=None, archive_id=None, model_dir=None):

@@ -11,34 +11,49 @@ _RUN_COLUMNS = ("status", "stage", "done", "total", "computed", "failed_items", 
 # --- features and the per-model vec0 tables --------------------------------------------------
 
 
+VIEW_ROWS = 4  # vec0 rowid = features id * VIEW_ROWS + view index (0 upright, 1-2 canonical turns)
+
+
 def ensure_vec_table(conn, spec):
-    """Create the model's vec0 table and the trigger that keeps it in step with features."""
+    """Create the model's vec0 table and the trigger that keeps it in step with features.
+
+    Upright and canonical views live in separate partitions, so a k-NN search scans only its own kind."""
     table = spec.vec_table
-    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0(canonical integer partition key, "
                  f"embedding float[{spec.dim}] distance_metric=cosine, coarse bit[{COARSE_BITS}])")
+    forget = " ".join(f"DELETE FROM {table} WHERE rowid = old.id * {VIEW_ROWS} + {view};" for view in range(3))
     conn.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_forget AFTER DELETE ON features "
-                 f"WHEN old.model = '{spec.name}' BEGIN DELETE FROM {table} WHERE rowid = old.id; END")
+                 f"WHEN old.model = '{spec.name}' BEGIN {forget} END")
 
 
 def shas_missing_features(conn, batch_id, model):
-    """Content hashes (with ext) of a batch's items that have no features for this model yet."""
+    """Content hashes (with ext) of a batch's items that have no features for this model yet, in batch order."""
     return conn.execute(
-        "SELECT DISTINCT i.sha256, f.ext FROM items i JOIN files f ON f.sha256 = i.sha256 "
+        "SELECT i.sha256, f.ext FROM items i JOIN files f ON f.sha256 = i.sha256 "
         "WHERE i.batch_id = ? AND NOT EXISTS (SELECT 1 FROM features x WHERE x.sha256 = i.sha256 "
-        "AND x.model = ?)", (batch_id, model)).fetchall()
+        "AND x.model = ?) GROUP BY i.sha256 ORDER BY MIN(i.position), MIN(i.id)", (batch_id, model)).fetchall()
 
 
 def save_features(conn, spec, sha256, features):
-    """Store hashes and turn vectors of one content, and its upright vector in the vec0 table."""
+    """Store hashes and views of one content, and each distinct view in the vec0 table."""
     cur = conn.execute(
-        "INSERT INTO features (sha256, model, hashes, turns) VALUES (?, ?, ?, ?) "
+        "INSERT INTO features (sha256, model, hashes, views) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (sha256, model) DO NOTHING",
         (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
          features.vectors.astype(np.float32).tobytes()))
     if cur.rowcount:
-        upright = features.vectors[0].astype(np.float32)
-        conn.execute(f"INSERT INTO {spec.vec_table} (rowid, embedding, coarse) VALUES (?, ?, vec_bit(?))",
-                     (cur.lastrowid, upright.tobytes(), coarse_codes(upright)[0].tobytes()))
+        conn.executemany(
+            f"INSERT INTO {spec.vec_table} (rowid, canonical, embedding, coarse) VALUES (?, ?, ?, vec_bit(?))",
+            [(cur.lastrowid * VIEW_ROWS + view, int(view > 0), vector.tobytes(), coarse_codes(vector)[0].tobytes())
+             for view, vector in _distinct_views(features.vectors)])
+
+
+def _distinct_views(vectors):
+    """(view index, float32 vector) of the views, skipping a second canonical view equal to the first."""
+    views = [(0, vectors[0]), (1, vectors[1])]
+    if len(vectors) > 2 and not np.array_equal(vectors[2], vectors[1]):
+        views.append((2, vectors[2]))
+    return [(view, np.ascontiguousarray(vector, dtype=np.float32)) for view, vector in views]
 
 
 def save_feature_error(conn, model, sha256, error):
@@ -48,9 +63,9 @@ def save_feature_error(conn, model, sha256, error):
 
 
 def batch_feature_rows(conn, batch_id, model):
-    """(item id, sha256, hashes blob, turns blob) of a batch's analysed items, in batch order."""
+    """(item id, sha256, hashes blob, views blob) of a batch's analysed items, in batch order."""
     return conn.execute(
-        "SELECT i.id, i.sha256, x.hashes, x.turns FROM items i JOIN features x ON x.sha256 = i.sha256 "
+        "SELECT i.id, i.sha256, x.hashes, x.views FROM items i JOIN features x ON x.sha256 = i.sha256 "
         "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NULL ORDER BY i.position, i.id",
         (model, batch_id)).fetchall()
 
@@ -63,17 +78,18 @@ def batch_feature_errors(conn, batch_id, model):
         (model, batch_id)).fetchall()
 
 
-def coarse_neighbours(conn, spec, code, k):
-    """Features ids of the k stored contents whose coarse codes are nearest (Hamming) to a packed code."""
-    return [row[0] for row in conn.execute(
-        f"SELECT rowid FROM {spec.vec_table} WHERE coarse MATCH vec_bit(?) AND k = ? ORDER BY distance",
-        (bytes(code), k))]
+def coarse_neighbours(conn, spec, code, k, canonical):
+    """Features ids of the stored contents with the k nearest (Hamming) coarse codes among upright views
+    (canonical=False) or canonical ones."""
+    return {row[0] // VIEW_ROWS for row in conn.execute(
+        f"SELECT rowid FROM {spec.vec_table} WHERE coarse MATCH vec_bit(?) AND k = ? AND canonical = ? "
+        f"ORDER BY distance", (bytes(code), k, int(canonical)))}
 
 
-def turns_of_features(conn, feature_ids):
-    """(features id, turns blob) for these feature rows."""
+def views_of_features(conn, feature_ids):
+    """(features id, views blob) for these feature rows."""
     marks = ",".join("?" * len(feature_ids))
-    return conn.execute(f"SELECT id, turns FROM features WHERE id IN ({marks}) AND turns IS NOT NULL",
+    return conn.execute(f"SELECT id, views FROM features WHERE id IN ({marks}) AND views IS NOT NULL",
                         list(feature_ids)).fetchall()
 
 
@@ -209,9 +225,9 @@ def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None)
         f"WHERE x.model = ? AND x.id IN ({marks}) AND {scope}", [model, *feature_ids, value]).fetchall()
 
 
-def item_turns(conn, item_id, model):
-    """The stored turn vectors blob of an item's content, or None if it was not analysed."""
-    row = conn.execute("SELECT x.turns FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
+def item_views(conn, item_id, model):
+    """The stored views blob of an item's content, or None if it was not analysed."""
+    row = conn.execute("SELECT x.views FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
                        "WHERE i.id = ? AND x.error IS NULL", (model, item_id)).fetchone()
     return row[0] if row else None
 

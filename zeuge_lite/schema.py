@@ -157,4 +157,18 @@ SHARPNESS = """
 ALTER TABLE files ADD COLUMN sharpness REAL
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS]
+# Features become upright + canonical views (one model pass instead of four turns) and the default model
+# becomes the int8 graph: cached features and the results built on them are cleared, the next run recomputes.
+VIEWS = """
+DROP TRIGGER IF EXISTS vec_efficientnet_lite0_forget;
+DROP TRIGGER IF EXISTS vec_clip_vit_b32_forget;
+DROP TABLE IF EXISTS vec_efficientnet_lite0;
+DROP TABLE IF EXISTS vec_clip_vit_b32;
+DELETE FROM features;
+DELETE FROM pairs;
+DELETE FROM item_scores;
+DELETE FROM runs;
+ALTER TABLE features RENAME COLUMN turns TO views
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS]

@@ -1,6 +1,7 @@
 """In a real browser with the shipped model: the demo archive, Run, live progress, groups of the demo's
 near-duplicates; with the in-process worker of `flask run` and with a real huey_consumer process, including
 a consumer killed mid-run."""
+import os
 import signal
 import sys
 
@@ -8,7 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, start_process, stop_process
+from zeuge_lite.db import connect
 from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
+from zeuge_lite.storage import Storage
 
 pytestmark = pytest.mark.e2e
 EXPECTED_PAIRS = [("kodak-kodim01.png", "kodim01-rescan-small.jpg"), ("kodak-kodim05.png", "kodim05-cropped.jpg"),
@@ -76,10 +79,32 @@ def test_run_analysis_on_the_demo(tmp_path, page, worker):
             stop_process(consumer)
 
 
+def _block_reading_the_last_photo(tmp_path):
+    """Put a FIFO in place of the batch's last original: the worker analyses the others, then waits on it.
+
+    Analysis is fast enough to finish before a page can show progress, so this makes "mid-run" certain.
+    Returns a function that puts the original back."""
+    conn = connect(tmp_path / "e2e.sqlite3")
+    sha, ext = conn.execute("SELECT i.sha256, f.ext FROM items i JOIN files f ON f.sha256 = i.sha256 "
+                            "JOIN batches b ON b.id = i.batch_id WHERE b.name = 'Kodak scans' "
+                            "ORDER BY i.position DESC LIMIT 1").fetchone()
+    conn.close()
+    path = Storage(tmp_path / "st").original_path(sha, ext)
+    original = path.read_bytes()
+    path.unlink()
+    os.mkfifo(path)
+
+    def restore():
+        path.unlink()
+        path.write_bytes(original)
+    return restore
+
+
 def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(tmp_path, page):
     env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="false", ZEUGE_RUN_STALE_SECONDS="10",
                      ZEUGE_ANALYSIS_WORKERS="1")
     flask_cli(env, "zeuge", "demo")
+    restore_last_photo = _block_reading_the_last_photo(tmp_path)
     consumer = _consumer(tmp_path, env)
     server, url = serve(tmp_path, env)
     try:
@@ -90,6 +115,7 @@ def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(t
         consumer.wait()
         expect(page.locator("#analysis")).to_contain_text("worker stopped", timeout=60_000)
         screenshot(page, "12-similarity-worker-died")
+        restore_last_photo()
         consumer = _consumer(tmp_path, env)
         page.click("#run-analysis")
         _assert_demo_groups(page)

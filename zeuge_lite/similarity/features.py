@@ -1,11 +1,12 @@
-"""One item's features from one decode: size, eight dihedral pHashes, embeddings of the four turns."""
+"""One item's features from one decode: size, eight dihedral pHashes, embeddings upright and canonically turned."""
 import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from zeuge_lite.similarity.decode import decode_rgb, open_image
-from zeuge_lite.similarity.hashing import dihedral_phashes
+from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
+from zeuge_lite.similarity.orientation import canonical_turns
 
 ANALYSIS_SIDE = 320  # enough for a 224-px model and a 32-px hash; JPEG draft decoding aims here
 
@@ -16,7 +17,7 @@ class Features:
     width: int
     height: int
     hashes: np.ndarray   # 8 uint64: upright, turns, mirrors
-    vectors: np.ndarray  # turns x dim float32, L2-normalised, upright first
+    vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
 
 
@@ -28,7 +29,9 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     if _exif_turned(image):
         width, height = height, width
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
-    return Features(width, height, dihedral_phashes(rgb), embedder.embed_turns(rgb), thumbnail)
+    gray = hash_input(rgb)
+    vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail)
 
 
 def _jpeg_thumbnail(rgb, side):

@@ -14,7 +14,7 @@ class Thresholds:
     hash_exact: int = 4       # pHash bits that may differ for the same picture re-encoded or resized
     hash_near: int = 8        # ... for a re-scan, tone change or light crop
     cosine_near: float = 0.85  # embedding similarity of a re-scan
-    cosine_similar: float = 0.72  # embedding similarity of a series (the grouping floor by default)
+    cosine_similar: float = 0.74  # embedding similarity of a series (the grouping floor by default)
     level: str = "similar"    # which tiers form groups: "exact", "near" or "similar"
 
 
@@ -79,12 +79,13 @@ def pair_signal(pair, t):
     return "visual embedding"
 
 
-def _block_similarity(rows, turns):
-    """Cosine (len(rows) x n) of rows to every item, the best over quarter turns either way round."""
-    n, k, dim = turns.shape
-    forward = (turns[rows, 0] @ turns.reshape(n * k, dim).T).reshape(len(rows), n, k).max(axis=2)
-    backward = (turns[rows].reshape(len(rows) * k, dim) @ turns[:, 0].T).reshape(len(rows), k, n).max(axis=1)
-    return np.maximum(forward, backward)
+def view_similarity(a, b):
+    """Cosine (len(a) x len(b)) between items given as views (upright, canonical, second canonical): the upright
+    views compared, or the canonical ones (which line turned scans up), whichever is higher."""
+    upright = a[:, 0] @ b[:, 0].T
+    na, nb, views, dim = len(a), len(b), a.shape[1] - 1, a.shape[2]
+    canonical = (a[:, 1:].reshape(na * views, dim) @ b[:, 1:].reshape(nb * views, dim).T)
+    return np.maximum(upright, canonical.reshape(na, views, nb, views).max(axis=(1, 3)))
 
 
 def _block_hash_distance(rows, hashes):
@@ -94,7 +95,7 @@ def _block_hash_distance(rows, hashes):
     return np.minimum(forward.min(axis=2), backward.min(axis=2)), forward[:, :, 0]
 
 
-def candidate_pairs(shas, hashes, turns, rows=None):
+def candidate_pairs(shas, hashes, views, rows=None):
     """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest
     score and nearest item index (-1 when alone).
 
@@ -107,7 +108,7 @@ def candidate_pairs(shas, hashes, turns, rows=None):
     pairs, nearest, nearest_index = [], np.zeros(len(rows)), np.full(len(rows), -1)
     for start in range(0, len(rows), BLOCK):
         block = rows[start:start + BLOCK]
-        sims, (dist, upright) = _block_similarity(block, turns), _block_hash_distance(block, hashes)
+        sims, (dist, upright) = view_similarity(views[block], views), _block_hash_distance(block, hashes)
         same = shas[block][:, None] == shas[None, :]
         nearest[start:start + len(block)], nearest_index[start:start + len(block)] = _nearest(block, sims, same)
         keep = (sims >= CANDIDATE_COSINE_FLOOR) | (dist <= CANDIDATE_HASH_FLOOR) | same

@@ -7,10 +7,16 @@ HASH_BITS = 64
 _HASH_INPUT = 32  # imagehash.phash resizes to hash_size * highfreq_factor = 8 * 4
 
 
-def dihedral_phashes(rgb):
-    """Eight 64-bit pHashes (upright, turned 90/180/270, and the mirrors of those) as uint64."""
-    gray = np.asarray(rgb.convert("L").resize((_HASH_INPUT, _HASH_INPUT), Image.Resampling.LANCZOS),
+def hash_input(rgb):
+    """The small grayscale square pHash works on (imagehash's own reduction), as float64."""
+    return np.asarray(rgb.convert("L").resize((_HASH_INPUT, _HASH_INPUT), Image.Resampling.LANCZOS),
                       dtype=np.float64)
+
+
+def dihedral_phashes(rgb, gray=None):
+    """Eight 64-bit pHashes (upright, turned 90/180/270, and the mirrors of those) as uint64; pass the
+    hash_input of rgb as gray when it is already at hand."""
+    gray = hash_input(rgb) if gray is None else gray
     variants = [np.rot90(gray, k) for k in range(4)]
     variants += [np.fliplr(v) for v in variants]
     return np.array([_phash_bits(v) for v in variants], dtype=np.uint64)

@@ -231,7 +231,7 @@ def similar(item_id):
     found = analysis.similar_to_item(get_db(), current_app.config["MODEL"], item_id, k=12,
                                      **_scope_args(item, scope))
     return render_template("items/_similar.html", item=item, found=found, scope=scope,
-                           analysed=qs.item_turns(get_db(), item_id, current_app.config["MODEL"]) is not None)
+                           analysed=qs.item_views(get_db(), item_id, current_app.config["MODEL"]) is not None)
 
 
 def _scope_args(row, scope):
