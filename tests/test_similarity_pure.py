@@ -10,6 +10,7 @@ from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, group_items, pair_tier, uniqueness,
                                             view_similarity)
 from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
+from zeuge_lite.similarity.orientation import canonical_turns
 from zeuge_lite.similarity.embedding import l2_normalise
 
 PHOTOS = __import__("zeuge_lite.demo", fromlist=["PHOTOS_DIR"]).PHOTOS_DIR
@@ -111,3 +112,19 @@ def test_candidate_pairs_for_new_rows_only():
     new_pairs, _, _ = candidate_pairs(list("abcde"), hashes, views, rows=[4])
     assert {(p.a, p.b) for p in new_pairs} == {(p.a, p.b) for p in all_pairs if 4 in (p.a, p.b)}
     assert (2, 4) in {(p.a, p.b) for p in new_pairs}
+
+
+def test_canonical_turn_brings_the_brighter_side_to_the_top():
+    ramp = np.tile(np.linspace(255, 0, 32)[:, None], (1, 32))  # bright top, dark bottom
+    assert canonical_turns(ramp) == (0, 0)
+    assert canonical_turns(np.rot90(ramp, -1)) == (1, 1)  # bright right side: a quarter turn left puts it on top
+    assert canonical_turns(np.rot90(ramp, 2)) == (2, 2)
+    for turn in range(4):  # the same photo turned any way has one canonical picture
+        first, _second = canonical_turns(np.rot90(ramp, turn))
+        assert np.array_equal(np.rot90(np.rot90(ramp, turn), first), ramp)
+
+
+def test_canonical_turn_takes_a_second_choice_when_two_sides_are_nearly_as_bright():
+    diagonal = np.add.outer(np.linspace(255, 0, 32), np.linspace(250, 0, 32))  # bright top-left corner
+    assert sorted(canonical_turns(diagonal)) == [0, 3]
+    assert canonical_turns(np.full((32, 32), 128.0)) == (0, 0)  # nothing to go by: upright only
