@@ -64,6 +64,14 @@ def test_turned_rescan_matches_through_the_canonical_views():
     assert view_similarity(original[None], turned[None])[0, 0] > 0.85 > 0.75 > original[0] @ turned[0]
 
 
+def test_mirrored_and_turned_scan_still_matches():
+    embedder = Embedder(LITE0)
+    photo = _photo("kodak-kodim07.png")
+    flipped = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).rotate(90, expand=True)  # emulsion side up
+    original, scan = (extract_features(_png(image), embedder, 10**8).vectors for image in (photo, flipped))
+    assert view_similarity(original[None], scan[None])[0, 0] > 0.85
+
+
 def _png(image):
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
