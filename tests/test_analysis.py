@@ -101,6 +101,21 @@ def test_a_broken_file_is_recorded_on_the_item_and_the_run_goes_on(client, conn,
     assert item["filename"] in client.get(f"/batches/{batch}/similarity/groups").data.decode()
 
 
+def test_an_unreadable_original_is_retried_once_it_is_back(client, conn, app, batch, immediate):
+    item = queries.items_of_batch(conn, batch)[0]
+    from zeuge_lite.storage import Storage
+    original = Storage(app.config["STORAGE_DIR"]).original_path(item["sha256"], item["ext"])
+    kept = original.rename(original.with_suffix(".away"))
+    client.post(f"/batches/{batch}/similarity/run")
+    assert [e["error"] for e in qs.batch_feature_errors(conn, batch, "efficientnet-lite0")] == [
+        "cannot read the file (No such file or directory)"]
+    kept.rename(original)  # restored from a backup, say
+    client.post(f"/batches/{batch}/similarity/run")
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["computed"], run["failed_items"]) == ("done", 1, 0)
+    assert qs.batch_feature_errors(conn, batch, "efficientnet-lite0") == []
+
+
 def test_second_run_request_returns_the_active_run(client, conn, batch):
     first = client.post(f"/batches/{batch}/similarity/run")  # not immediate: stays queued, no consumer here
     second = client.post(f"/batches/{batch}/similarity/run")

@@ -9,7 +9,7 @@ from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
                                             view_similarity)
-from zeuge_lite.similarity.parallel import analyse_files
+from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files
 
 PROGRESS_EVERY_S = 0.5
 STALE_AFTER_S = 120
@@ -74,7 +74,9 @@ def run_analysis(conn, storage, run_id, settings):
 
 
 def _compute_features(conn, storage, run, spec, settings):
-    """Decode, hash and embed only content that has no features for this model yet."""
+    """Decode, hash and embed only content that has no features for this model yet (or could not be read)."""
+    with transaction(conn):
+        qs.forget_feature_errors(conn, run["batch_id"], spec.name, UNREADABLE)
     missing = qs.shas_missing_features(conn, run["batch_id"], spec.name)
     qs.update_run(conn, run["id"], stage="analysing photos", total=len(missing), done=0)
     get_embedder(spec.name, settings.model_dir)  # fail early with the how-to message if the model is missing

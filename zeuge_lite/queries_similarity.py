@@ -62,6 +62,12 @@ def save_feature_error(conn, model, sha256, error):
                  "ON CONFLICT (sha256, model) DO NOTHING", (sha256, model, error))
 
 
+def forget_feature_errors(conn, batch_id, model, prefix):
+    """Drop a batch's cached feature errors that start with prefix, so the next analysis tries again."""
+    conn.execute("DELETE FROM features WHERE model = ? AND error LIKE ? || '%' "
+                 "AND sha256 IN (SELECT sha256 FROM items WHERE batch_id = ?)", (model, prefix, batch_id))
+
+
 def batch_feature_rows(conn, batch_id, model):
     """(item id, sha256, hashes blob, views blob) of a batch's analysed items, in batch order."""
     return conn.execute(

@@ -11,6 +11,7 @@ from zeuge_lite.similarity.features import extract_features
 from zeuge_lite.storage import sha256_hex
 
 CHUNK = 8
+UNREADABLE = "cannot read the file"  # a missing or unreadable original: worth retrying, unlike a broken image
 _settings = {}
 
 
@@ -23,7 +24,7 @@ def analyse_file(path):
     try:
         data = open(path, "rb").read()
     except OSError as exc:
-        return path, None, None, f"cannot read the file ({exc.strerror})"
+        return path, None, None, f"{UNREADABLE} ({exc.strerror})"
     try:
         embedder = get_embedder(_settings["model"], _settings["model_dir"], threads=1)
         features = extract_features(data, embedder, _settings["max_pixels"], _settings["thumbnail_side"])
