@@ -2,12 +2,15 @@
 incremental re-runs, one active run per batch, cancel, stalled workers, per-item failures, plan checks."""
 import io
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from zeuge_lite import analysis, queries
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.demo import PHOTOS_DIR
+from zeuge_lite.similarity.embedding import l2_normalise, model_spec
+from zeuge_lite.similarity.features import Features
 from zeuge_lite.tasks import huey
 
 
@@ -229,3 +232,27 @@ def test_similar_items_stay_inside_the_archive(client, conn, world, batch, immed
     mine = queries.items_of_batch(conn, other_batch)[0]["id"]
     found = analysis.similar_to_item(conn, "efficientnet-lite0", mine, k=10, archive_id=other_archive)
     assert found == []  # the same photo in another archive is not revealed
+
+
+@pytest.mark.parametrize("whole_scope", [analysis.WHOLE_SCOPE, 0], ids=["small scope scored whole", "search widens"])
+def test_similar_items_look_further_when_other_archives_crowd_the_candidates(conn, monkeypatch, whole_scope):
+    monkeypatch.setattr(analysis, "WHOLE_SCOPE", whole_scope)
+    rng = np.random.default_rng(3)
+    spec = model_spec("efficientnet-lite0")
+    qs.ensure_vec_table(conn, spec)
+    query = l2_normalise(rng.normal(size=(1, spec.dim))).astype(np.float32)[0]
+    big, small = (queries.create_batch(conn, queries.create_archive(conn, name, "pro"), name) for name in "AB")
+    crowd = [query + rng.normal(scale=0.002, size=spec.dim) for _ in range(60)]  # closer than ours, elsewhere
+    for n, (batch_id, vector) in enumerate([(big, v) for v in crowd] + [(small, query + rng.normal(
+            scale=0.02, size=spec.dim))]):
+        sha = f"{n:064x}"
+        conn.execute("INSERT INTO files (sha256, size, ext, format, mode, width, height) "
+                     "VALUES (?, 1, 'jpg', 'JPEG', 'RGB', 1, 1)", (sha,))
+        conn.execute("INSERT INTO items (batch_id, sha256, filename, position) VALUES (?, ?, ?, ?)",
+                     (batch_id, sha, f"{n}.jpg", n))
+        views = np.repeat(l2_normalise(vector[None, :]).astype(np.float32), 3, axis=0)
+        qs.save_features(conn, spec, sha, Features(1, 1, np.zeros(8, np.uint64), views))
+    archive_b = conn.execute("SELECT archive_id FROM batches WHERE id = ?", (small,)).fetchone()[0]
+    found = analysis.similar_items(conn, spec.name, np.repeat(query[None, :], 3, axis=0), k=5,
+                                   archive_id=archive_b)
+    assert [row["filename"] for row, _score in found] == ["60.jpg"]

@@ -12,6 +12,8 @@ from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, d
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files
 
 PROGRESS_EVERY_S = 0.5
+MAX_KNN = 4096  # sqlite-vec's largest k
+WHOLE_SCOPE = 2000  # a batch or archive with at most this many items is scored whole (at most ~30 MB of views)
 STALE_AFTER_S = 120
 STALE_REASON = ("The worker stopped during this run (it stopped sending signs of life). Run the analysis "
                 "again: photos analysed so far are kept and not computed again.")
@@ -158,21 +160,38 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds(), dismissed=froze
 def similar_items(conn, model, query_views, k=10, batch_id=None, archive_id=None, exclude_item=None):
     """Items most similar to a query (its views), within a batch or an archive: [(item row, score)].
 
-    sqlite-vec finds candidates by the coarse codes of the query's upright view among stored upright views and
-    of its canonical views among stored canonical ones; candidates are then scored exactly, as in grouping."""
+    A small scope is scored whole. Otherwise sqlite-vec finds candidates by the coarse codes of the query's
+    upright view among stored upright views and of its canonical views among stored canonical ones; they are
+    scored exactly, as in grouping."""
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
     query = np.asarray(query_views, dtype=np.float32)
-    # Room for the query itself and for contents outside the scope; sqlite-vec's k-NN cost grows with k.
-    fetch = min(4096, max(40, 4 * k))
+    if qs.scope_holds_more_than(conn, WHOLE_SCOPE, batch_id, archive_id):
+        candidates = _coarse_candidates(conn, spec, query, k, batch_id, archive_id, exclude_item)
+    else:
+        candidates = qs.scope_feature_ids(conn, model, batch_id, archive_id)
+    rows = [row for row in qs.items_for_features(conn, list(candidates), model, batch_id, archive_id)
+            if row["id"] != exclude_item]
+    best = _exact_scores(conn, spec, query, {row["feature_id"] for row in rows})
+    return sorted(((row, best[row["feature_id"]]) for row in rows), key=lambda pair: -pair[1])[:k]
+
+
+def _coarse_candidates(conn, spec, query, k, batch_id, archive_id, exclude_item):
+    """Features ids near the query's coarse codes, enough of them in scope for k results when the scope has them.
+
+    Candidates come from every archive's photos: when those outside the scope crowd it out, the search widens."""
     codes = coarse_codes(query)
-    candidates = qs.coarse_neighbours(conn, spec, codes[0], fetch, canonical=False)
-    for code in {bytes(code) for code in codes[1:]}:
-        candidates |= qs.coarse_neighbours(conn, spec, code, fetch, canonical=True)
-    best = _exact_scores(conn, spec, query, candidates)
-    rows = qs.items_for_features(conn, list(best), model, batch_id, archive_id)
-    found = [(row, best[row["feature_id"]]) for row in rows if row["id"] != exclude_item]
-    return sorted(found, key=lambda pair: -pair[1])[:k]
+    fetch = max(40, 4 * k)  # room for the query itself and contents outside the scope; cost grows with it
+    while True:
+        searches = [qs.coarse_neighbours(conn, spec, codes[0], fetch, canonical=False)]
+        searches += [qs.coarse_neighbours(conn, spec, code, fetch, canonical=True)
+                     for code in {bytes(code) for code in codes[1:]}]
+        candidates = set().union(*searches)
+        rows = [row for row in qs.items_for_features(conn, list(candidates), spec.name, batch_id, archive_id)
+                if row["id"] != exclude_item]
+        if len(rows) >= k or fetch >= MAX_KNN or all(len(found) < fetch for found in searches):
+            return candidates
+        fetch = min(MAX_KNN, fetch * 4)
 
 
 def _exact_scores(conn, spec, query, feature_ids):

@@ -85,11 +85,11 @@ def batch_feature_errors(conn, batch_id, model):
 
 
 def coarse_neighbours(conn, spec, code, k, canonical):
-    """Features ids of the stored contents with the k nearest (Hamming) coarse codes among upright views
-    (canonical=False) or canonical ones."""
-    return {row[0] // VIEW_ROWS for row in conn.execute(
+    """Features ids (one per view found, so possibly repeated) of the k nearest (Hamming) coarse codes among
+    upright views (canonical=False) or canonical ones."""
+    return [row[0] // VIEW_ROWS for row in conn.execute(
         f"SELECT rowid FROM {spec.vec_table} WHERE coarse MATCH vec_bit(?) AND k = ? AND canonical = ? "
-        f"ORDER BY distance", (bytes(code), k, int(canonical)))}
+        f"ORDER BY distance", (bytes(code), k, int(canonical)))]
 
 
 def views_of_features(conn, feature_ids):
@@ -219,15 +219,35 @@ def batch_scores(conn, batch_id, model):
                              "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
 
 
+def _scope(batch_id, archive_id):
+    return ("i.batch_id = ?", batch_id) if batch_id is not None else ("b.archive_id = ?", archive_id)
+
+
+def scope_holds_more_than(conn, limit, batch_id=None, archive_id=None):
+    """Whether a batch or an archive holds more than limit items (counts no further)."""
+    scope, value = _scope(batch_id, archive_id)
+    return conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM items i JOIN batches b ON b.id = i.batch_id "
+                        f"WHERE {scope} LIMIT ?)", (value, limit + 1)).fetchone()[0] > limit
+
+
+def scope_feature_ids(conn, model, batch_id=None, archive_id=None):
+    """Features ids of the analysed contents of a batch or an archive."""
+    scope, value = _scope(batch_id, archive_id)
+    return {row[0] for row in conn.execute(
+        f"SELECT x.id FROM items i JOIN batches b ON b.id = i.batch_id JOIN features x "
+        f"ON x.sha256 = i.sha256 AND x.model = ? AND x.error IS NULL WHERE {scope}", (model, value))}
+
+
 def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None):
     """Items (id, batch, filename, features id) whose content has these feature rows, within a batch or archive."""
     if not feature_ids:
         return []
     marks = ",".join("?" * len(feature_ids))
-    scope, value = ("i.batch_id = ?", batch_id) if batch_id is not None else ("b.archive_id = ?", archive_id)
+    scope, value = _scope(batch_id, archive_id)
+    # CROSS JOIN fixes the join order: from the few candidates to their items, never from a big batch's items.
     return conn.execute(
         f"SELECT i.id, i.batch_id, i.filename, x.id AS feature_id FROM features x "
-        f"JOIN items i ON i.sha256 = x.sha256 JOIN batches b ON b.id = i.batch_id "
+        f"CROSS JOIN items i ON i.sha256 = x.sha256 CROSS JOIN batches b ON b.id = i.batch_id "
         f"WHERE x.model = ? AND x.id IN ({marks}) AND {scope}", [model, *feature_ids, value]).fetchall()
 
 
