@@ -253,6 +253,9 @@ def query_100k():
                           for i, n in enumerate(rng.choice(100_000, 3_000, replace=False))])
     query = block[:3] + rng.normal(scale=0.01, size=(3, spec.dim)).astype(np.float32)
     timings = sorted(timed(analysis.similar_items, conn, MODEL, query, 10, batch_id=big)[1] for _ in range(5))
+    typical = query[[0, 1, 1]]  # most photos have one canonical choice: two searches instead of three
+    typical_timings = sorted(timed(analysis.similar_items, conn, MODEL, typical, 10, batch_id=big)[1]
+                             for _ in range(5))
     crowded = sorted(timed(analysis.similar_items, conn, MODEL, query, 10, archive_id=middle_archive)[1]
                      for _ in range(3))
     tiny = sorted(timed(analysis.similar_items, conn, MODEL, query, 10, archive_id=small_archive)[1]
@@ -264,8 +267,9 @@ def query_100k():
     codes = coarse_codes(query)
     coarse = min(timed(qs.coarse_neighbours, conn, spec, codes[0], 40, True)[1] for _ in range(3))
     print(f"  (one coarse k-NN among canonical views, k = 40: {1000 * coarse:.1f} ms)")
-    print(f"  similar-items query at 100,000 vectors: {1000 * timings[0]:.0f} ms (median "
-          f"{1000 * timings[2]:.0f} ms) with coarse codes + exact rescoring of three views; "
+    print(f"  similar-items query at 100,000 vectors: {1000 * typical_timings[0]:.0f} ms (median "
+          f"{1000 * typical_timings[2]:.0f} ms) for a photo with one canonical turn, {1000 * timings[0]:.0f} ms "
+          f"(median {1000 * timings[2]:.0f} ms) with two; coarse codes + exact rescoring; "
           f"one exact float k-NN alone: {1000 * exact:.0f} ms")
     print(f"  ... in a 3,000-photo archive on the same instance (the coarse search widens): "
           f"{1000 * crowded[0]:.0f} ms (median {1000 * crowded[1]:.0f} ms); in a 5-photo archive (scored whole): "

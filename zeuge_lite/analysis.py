@@ -166,18 +166,24 @@ def similar_items(conn, model, query_views, k=10, batch_id=None, archive_id=None
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
     query = np.asarray(query_views, dtype=np.float32)
+    scope = (batch_id, archive_id, exclude_item)
     if qs.scope_holds_more_than(conn, WHOLE_SCOPE, batch_id, archive_id):
-        candidates = _coarse_candidates(conn, spec, query, k, batch_id, archive_id, exclude_item)
+        rows = _coarse_candidate_rows(conn, spec, query, k, scope)
     else:
-        candidates = qs.scope_feature_ids(conn, model, batch_id, archive_id)
-    rows = [row for row in qs.items_for_features(conn, list(candidates), model, batch_id, archive_id)
-            if row["id"] != exclude_item]
+        rows = _rows_in_scope(conn, model, qs.scope_feature_ids(conn, model, batch_id, archive_id), scope)
     best = _exact_scores(conn, spec, query, {row["feature_id"] for row in rows})
     return sorted(((row, best[row["feature_id"]]) for row in rows), key=lambda pair: -pair[1])[:k]
 
 
-def _coarse_candidates(conn, spec, query, k, batch_id, archive_id, exclude_item):
-    """Features ids near the query's coarse codes, enough of them in scope for k results when the scope has them.
+def _rows_in_scope(conn, model, feature_ids, scope):
+    """Items of these contents inside the (batch, archive, excluded item) scope."""
+    batch_id, archive_id, exclude_item = scope
+    return [row for row in qs.items_for_features(conn, list(feature_ids), model, batch_id, archive_id)
+            if row["id"] != exclude_item]
+
+
+def _coarse_candidate_rows(conn, spec, query, k, scope):
+    """Items in scope whose contents are near the query's coarse codes: at least k of them when there are.
 
     Candidates come from every archive's photos: when those outside the scope crowd it out, the search widens."""
     codes = coarse_codes(query)
@@ -186,11 +192,9 @@ def _coarse_candidates(conn, spec, query, k, batch_id, archive_id, exclude_item)
         searches = [qs.coarse_neighbours(conn, spec, codes[0], fetch, canonical=False)]
         searches += [qs.coarse_neighbours(conn, spec, code, fetch, canonical=True)
                      for code in {bytes(code) for code in codes[1:]}]
-        candidates = set().union(*searches)
-        rows = [row for row in qs.items_for_features(conn, list(candidates), spec.name, batch_id, archive_id)
-                if row["id"] != exclude_item]
+        rows = _rows_in_scope(conn, spec.name, set().union(*searches), scope)
         if len(rows) >= k or fetch >= MAX_KNN or all(len(found) < fetch for found in searches):
-            return candidates
+            return rows
         fetch = min(MAX_KNN, fetch * 4)
 
 
