@@ -66,6 +66,12 @@ def naive_loop(paths, model=MODEL):
         imagehash.phash(image)
 
 
+def hash_and_orient(rgb):
+    """The hash stage as extract_features runs it: eight pHashes and the canonical turns from one reduction."""
+    gray = hash_input(rgb)
+    return dihedral_phashes(rgb, gray), canonical_turns(gray)
+
+
 def stage_breakdown(paths):
     """Mean ms per image for decode / hash / embed / store, and group time for the set, one process."""
     embedder = get_embedder(MODEL, threads=1)
@@ -80,8 +86,7 @@ def stage_breakdown(paths):
         data = path.read_bytes()
         rgb, t = timed(lambda: decode_rgb(open_image(data, MAX_PIXELS), ANALYSIS_SIDE))
         totals["decode"] += t
-        (h, turns), t = timed(lambda: (lambda gray: (dihedral_phashes(rgb, gray), canonical_turns(gray)))(
-            hash_input(rgb)))
+        (h, turns), t = timed(hash_and_orient, rgb)
         totals["hash"] += t
         v, t = timed(embedder.embed_views, rgb, (0, *turns))
         totals["embed"] += t

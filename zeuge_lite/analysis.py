@@ -84,8 +84,9 @@ def _compute_features(conn, storage, run, spec, settings):
     get_embedder(spec.name, settings.model_dir)  # fail early with the how-to message if the model is missing
     paths = [storage.original_path(row["sha256"], row["ext"]) for row in missing]
     done, failed, last_report = 0, 0, 0.0
+    # Originals are stored under their sha256 already: the workers need not hash them again.
     for path, _sha, features, error in analyse_files(paths, spec.name, settings.max_pixels, settings.model_dir,
-                                                      settings.workers or None):
+                                                      settings.workers or None, hash_content=False):
         sha256 = path.stem
         with transaction(conn):
             if error:
@@ -166,23 +167,19 @@ def similar_items(conn, model, query_views, k=10, batch_id=None, archive_id=None
     spec = model_spec(model)
     qs.ensure_vec_table(conn, spec)
     query = np.asarray(query_views, dtype=np.float32)
-    scope = (batch_id, archive_id, exclude_item)
     if qs.scope_holds_more_than(conn, WHOLE_SCOPE, batch_id, archive_id):
-        rows = _coarse_candidate_rows(conn, spec, query, k, scope)
+        rows = _coarse_candidate_rows(conn, spec, query, k, batch_id, archive_id, exclude_item)
     else:
-        rows = _rows_in_scope(conn, model, qs.scope_feature_ids(conn, model, batch_id, archive_id), scope)
+        rows = _other_than(qs.analysed_items(conn, model, batch_id, archive_id), exclude_item)
     best = _exact_scores(conn, spec, query, {row["feature_id"] for row in rows})
     return sorted(((row, best[row["feature_id"]]) for row in rows), key=lambda pair: -pair[1])[:k]
 
 
-def _rows_in_scope(conn, model, feature_ids, scope):
-    """Items of these contents inside the (batch, archive, excluded item) scope."""
-    batch_id, archive_id, exclude_item = scope
-    return [row for row in qs.items_for_features(conn, list(feature_ids), model, batch_id, archive_id)
-            if row["id"] != exclude_item]
+def _other_than(rows, item_id):
+    return [row for row in rows if row["id"] != item_id]
 
 
-def _coarse_candidate_rows(conn, spec, query, k, scope):
+def _coarse_candidate_rows(conn, spec, query, k, batch_id, archive_id, exclude_item):
     """Items in scope whose contents are near the query's coarse codes: at least k of them when there are.
 
     Candidates come from every archive's photos: when those outside the scope crowd it out, the search widens."""
@@ -192,7 +189,8 @@ def _coarse_candidate_rows(conn, spec, query, k, scope):
         searches = [qs.coarse_neighbours(conn, spec, codes[0], fetch, canonical=False)]
         searches += [qs.coarse_neighbours(conn, spec, code, fetch, canonical=True)
                      for code in {bytes(code) for code in codes[1:]}]
-        rows = _rows_in_scope(conn, spec.name, set().union(*searches), scope)
+        candidates = list(set().union(*searches))
+        rows = _other_than(qs.items_for_features(conn, candidates, spec.name, batch_id, archive_id), exclude_item)
         if len(rows) >= k or fetch >= MAX_KNN or all(len(found) < fetch for found in searches):
             return rows
         fetch = min(MAX_KNN, fetch * 4)

@@ -230,12 +230,13 @@ def scope_holds_more_than(conn, limit, batch_id=None, archive_id=None):
                         f"WHERE {scope} LIMIT ?)", (value, limit + 1)).fetchone()[0] > limit
 
 
-def scope_feature_ids(conn, model, batch_id=None, archive_id=None):
-    """Features ids of the analysed contents of a batch or an archive."""
+def analysed_items(conn, model, batch_id=None, archive_id=None):
+    """Items (id, batch, filename, features id) of a batch or an archive whose content has features."""
     scope, value = _scope(batch_id, archive_id)
-    return {row[0] for row in conn.execute(
-        f"SELECT x.id FROM items i JOIN batches b ON b.id = i.batch_id JOIN features x "
-        f"ON x.sha256 = i.sha256 AND x.model = ? AND x.error IS NULL WHERE {scope}", (model, value))}
+    return conn.execute(
+        f"SELECT i.id, i.batch_id, i.filename, x.id AS feature_id FROM items i JOIN batches b ON b.id = i.batch_id "
+        f"JOIN features x ON x.sha256 = i.sha256 AND x.model = ? AND x.error IS NULL WHERE {scope}",
+        (model, value)).fetchall()
 
 
 def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None):

@@ -132,17 +132,18 @@ class Embedder:
         """L2-normalised embeddings (N x dim, float32) of upright RGB images."""
         if not images:
             return np.zeros((0, self.spec.dim), dtype=np.float32)
-        output = self.session.run([self.spec.output_name], {self.spec.input_name: preprocess(self.spec, images)})
-        return l2_normalise(output[0].reshape(len(images), -1).astype(np.float32))
+        return self._run(preprocess(self.spec, images))
 
     def embed_views(self, image, turns):
         """Embeddings (len(turns) x dim) of one image in each of these quarter turns; each distinct turn is
         computed once."""
         distinct = sorted(set(turns))
-        batch = preprocess(self.spec, [image], tuple(distinct))
-        output = self.session.run([self.spec.output_name], {self.spec.input_name: batch})[0]
-        vectors = l2_normalise(output.reshape(len(distinct), -1).astype(np.float32))
+        vectors = self._run(preprocess(self.spec, [image], tuple(distinct)))
         return vectors[[distinct.index(turn) for turn in turns]]
+
+    def _run(self, batch):
+        output = self.session.run([self.spec.output_name], {self.spec.input_name: batch})[0]
+        return l2_normalise(output.reshape(len(batch), -1).astype(np.float32))
 
 
 def _missing_model_message(spec, path):

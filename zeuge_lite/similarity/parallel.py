@@ -15,12 +15,14 @@ UNREADABLE = "cannot read the file"  # a missing or unreadable original: worth r
 _settings = {}
 
 
-def _init_worker(model, model_dir, max_pixels, thumbnail_side):
-    _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side)
+def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content):
+    _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side,
+                     hash_content=hash_content)
 
 
 def analyse_file(path):
-    """(path, sha256, Features or None, error or None) for one file, never raising for bad images."""
+    """(path, sha256 or None when not asked for, Features or None, error or None) for one file, never raising
+    for bad images."""
     try:
         data = open(path, "rb").read()
     except OSError as exc:
@@ -29,8 +31,12 @@ def analyse_file(path):
         embedder = get_embedder(_settings["model"], _settings["model_dir"], threads=1)
         features = extract_features(data, embedder, _settings["max_pixels"], _settings["thumbnail_side"])
     except ImageRejected as exc:
-        return path, sha256_hex(data), None, str(exc)
-    return path, sha256_hex(data), features, None
+        return path, _content_hash(data), None, str(exc)
+    return path, _content_hash(data), features, None
+
+
+def _content_hash(data):
+    return sha256_hex(data) if _settings["hash_content"] else None
 
 
 def _start_method():
@@ -46,10 +52,12 @@ def default_workers():
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbnail_side=None):
-    """Yield analyse_file results in input order, using worker processes when there is more than one."""
+def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbnail_side=None, hash_content=True):
+    """Yield analyse_file results in input order, using worker processes when there is more than one.
+
+    hash_content=False skips the sha256 of each file, for callers whose files are already named by it."""
     workers = workers or default_workers()
-    init = (model, model_dir, max_pixels, thumbnail_side)
+    init = (model, model_dir, max_pixels, thumbnail_side, hash_content)
     if workers == 1 or len(paths) < 2 * CHUNK:
         _init_worker(*init)
         yield from map(analyse_file, paths)
