@@ -9,6 +9,7 @@ from zeuge_lite.auth import register_user
 from zeuge_lite.db import connect, migrate
 
 PASSWORD = "correct horse battery"
+CHEAP_HASH = "pbkdf2:sha256:1000"  # tests check logic, not hash strength: scrypt would be half the run time
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def app(tmp_path):
                       "STORAGE_DIR": str(tmp_path / "storage"),
                       "MODEL_DIR": str(tmp_path / "models"),
                       "WTF_CSRF_ENABLED": False, "MAX_FILE_BYTES": 5 * 1024 * 1024,
-                      "MAX_IMAGE_PIXELS": 40_000_000})
+                      "MAX_IMAGE_PIXELS": 40_000_000, "PASSWORD_HASH_METHOD": CHEAP_HASH})
     yield app
 
 
@@ -49,7 +50,8 @@ class World:
 
     def user(self, email, plan="pro", name="Tester"):
         """Register a user with their own archive on a plan; return (user_id, archive_id)."""
-        user_id = register_user(self.conn, email, name, PASSWORD, f"{email} archive", plan)
+        with self.client.application.app_context():
+            user_id = register_user(self.conn, email, name, PASSWORD, f"{email} archive", plan)
         return user_id, queries.archives_of_user(self.conn, user_id)[0]["id"]
 
     def login(self, email):

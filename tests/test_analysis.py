@@ -11,6 +11,7 @@ from zeuge_lite import queries_similarity as qs
 from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.similarity.embedding import l2_normalise, model_spec
 from zeuge_lite.similarity.features import Features
+from zeuge_lite import tasks
 from zeuge_lite.tasks import huey
 
 
@@ -141,8 +142,10 @@ def test_a_run_whose_worker_died_is_marked_failed_with_a_reason(client, conn, ba
     qs.start_run(conn, run["id"])
     conn.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes') WHERE id = ?", (run["id"],))
     page = client.get(f"/batches/{batch}/similarity/progress").data.decode()
-    assert qs.run_by_id(conn, run["id"])["status"] == "failed"
     assert "worker stopped" in page and "load delay" not in page
+    assert qs.run_by_id(conn, run["id"])["status"] == "running"  # a page view only reads
+    tasks.beat(conn, "host:1", [], stale_s=120)  # a live worker's signs of life record it
+    assert qs.run_by_id(conn, run["id"])["status"] == "failed"
     again, created = analysis.start_or_get_run(conn, batch, "efficientnet-lite0", {}, None)
     assert created and again["id"] != run["id"]
 
@@ -153,9 +156,9 @@ def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch
     monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.0)
     real_report = analysis._report
 
-    def cancel_then_report(connection, run_id, done, failed):
+    def cancel_then_report(connection, run_id, progress):
         qs.request_cancel(connection, run_id)
-        real_report(connection, run_id, done, failed)
+        real_report(connection, run_id, progress)
 
     monkeypatch.setattr(analysis, "_report", cancel_then_report)
     settings = analysis.AnalysisSettings("efficientnet-lite0", app.config["MODEL_DIR"], 10**8, 1)

@@ -10,7 +10,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _default_config(app):
     instance = Path(app.instance_path)
     return {
-        "SECRET_KEY": os.environ.get("ZEUGE_SECRET_KEY", "dev-only-change-me"),
+        "SECRET_KEY": None,  # None: read from (or generated into) instance/secret_key
+        "COOKIE_SECURE": False,  # True when the site is served over HTTPS: cookies then travel only there
+        "LOGIN_DAYS": 14,  # a login (and its "keep me logged in" cookie) lasts this long at most
+        "TRUSTED_PROXIES": 0,  # reverse proxies in front that set X-Forwarded-For/-Proto (1 behind nginx)
+        "LOGIN_LIMITS": "10 per minute; 50 per hour",  # failed-or-not login posts per client address
+        "ACCOUNT_LOGIN_LIMITS": "5 per minute; 30 per hour",  # login posts per e-mail address
+        "HUEY_DB": None,  # None: huey.sqlite3 beside the database
         "DATABASE": str(instance / "zeuge.sqlite3"),
         "STORAGE_DIR": str(instance / "storage"),
         "MAX_FILE_BYTES": 200 * 1024 * 1024,
@@ -37,17 +43,27 @@ def create_app(test_config=None):
         app.config.from_prefixed_env("ZEUGE")
     else:
         app.config.from_mapping(test_config)
+    _resolve_paths(app)
     # One request carries one file from the uploader (per-file progress); leave room for the form fields.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FILE_BYTES"] + 1024 * 1024
 
-    from zeuge_lite import auth, cli, db, views
+    from zeuge_lite import auth, cli, db, sessions, tasks, views
+    sessions.init_app(app)
+    app.extensions["huey"] = tasks.configure_queue(app.config)
     db.init_app(app)
     auth.init_app(app)
     views.init_app(app)
     cli.init_app(app)
     _maybe_start_worker(app)
     return app
+
+
+def _resolve_paths(app):
+    """Settings that default relative to others: the queue lives beside the database unless set."""
+    if not app.config.get("HUEY_DB"):
+        app.config["HUEY_DB"] = str(Path(app.config["DATABASE"]).parent / "huey.sqlite3")
+    Path(app.config["HUEY_DB"]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _maybe_start_worker(app):

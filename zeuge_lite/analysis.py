@@ -17,6 +17,9 @@ WHOLE_SCOPE = 2000  # a batch or archive with at most this many items is scored 
 STALE_AFTER_S = 120
 STALE_REASON = ("The worker stopped during this run (it stopped sending signs of life). Run the analysis "
                 "again: photos analysed so far are kept and not computed again.")
+NO_WORKER_AFTER_S = 30
+NO_WORKER = ("No worker is running, so this analysis has not started. Start one with `huey_consumer app.huey "
+             "--workers 2 --worker-type thread` (the Procfile's worker: line); the analysis then begins by itself.")
 
 
 class RunCancelled(Exception):
@@ -50,6 +53,23 @@ def start_or_get_run(conn, batch_id, model, params, user_id, stale_after_s=STALE
     return qs.run_by_id(conn, run_id), True
 
 
+def run_as_shown(conn, batch_id, stale_after_s=STALE_AFTER_S):
+    """The batch's current run as a page should show it, computed without writing (GET requests only read).
+
+    A running run without signs of life shows as failed (the worker or the next start records it); a queued run
+    that no worker has taken carries a note saying how to start one."""
+    run = qs.active_run(conn, batch_id) or qs.latest_run(conn, batch_id)
+    if run is None:
+        return None
+    run, ages = dict(run), qs.run_ages(conn, run["id"])
+    if run["status"] == "running" and ages["heartbeat"] is not None and ages["heartbeat"] > stale_after_s:
+        run.update(status="failed", error=STALE_REASON)
+    elif run["status"] == "queued" and ages["created"] > NO_WORKER_AFTER_S and (
+            ages["worker"] is None or ages["worker"] > NO_WORKER_AFTER_S):
+        run["no_worker"] = NO_WORKER
+    return run
+
+
 def run_analysis(conn, storage, run_id, settings):
     """Carry out a queued run: features, comparison, done; failures are recorded, never left running."""
     if not qs.start_run(conn, run_id):
@@ -76,32 +96,47 @@ def run_analysis(conn, storage, run_id, settings):
 
 
 def _compute_features(conn, storage, run, spec, settings):
-    """Decode, hash and embed only content that has no features for this model yet (or could not be read)."""
+    """Decode, hash and embed only content that has no features for this model yet (or could not be read).
+
+    The run counts this batch's new items, not contents computed: features are shared across archives, and
+    how many were cached must not tell one archive what another holds."""
     with transaction(conn):
         qs.forget_feature_errors(conn, run["batch_id"], spec.name, UNREADABLE)
+    total = qs.count_items_new_to_batch(conn, run["batch_id"], spec.name)
     missing = qs.shas_missing_features(conn, run["batch_id"], spec.name)
-    qs.update_run(conn, run["id"], stage="analysing photos", total=len(missing), done=0)
+    qs.update_run(conn, run["id"], stage="analysing photos", total=total, done=0)
     get_embedder(spec.name, settings.model_dir)  # fail early with the how-to message if the model is missing
     paths = [storage.original_path(row["sha256"], row["ext"]) for row in missing]
-    done, failed, last_report = 0, 0, 0.0
+    progress = {"done": 0, "computed": 0, "failed": 0, "reported": 0.0}
     # Originals are stored under their sha256 already: the workers need not hash them again.
     for path, _sha, features, error in analyse_files(paths, spec.name, settings.max_pixels, settings.model_dir,
                                                       settings.workers or None, hash_content=False):
-        sha256 = path.stem
-        with transaction(conn):
-            if error:
-                qs.save_feature_error(conn, spec.name, sha256, error)
-            else:
-                qs.save_features(conn, spec, sha256, features)
-        done, failed = done + 1, failed + bool(error)
-        if time.monotonic() - last_report > PROGRESS_EVERY_S or done == len(paths):
-            _report(conn, run["id"], done, failed)
-            last_report = time.monotonic()
+        if _save_result(conn, spec, path.stem, features, error):
+            progress["computed"] += 1
+            progress["failed"] += bool(error)
+        progress["done"] = min(total, progress["done"] + 1)
+        if time.monotonic() - progress["reported"] > PROGRESS_EVERY_S:
+            _report(conn, run["id"], progress)
+    _report(conn, run["id"], dict(progress, done=total))
 
 
-def _report(conn, run_id, done, failed):
+def _save_result(conn, spec, sha256, features, error):
+    """Store one content's features or error; False when its items were deleted meanwhile (nothing to keep)."""
+    with transaction(conn):
+        if not qs.file_is_known(conn, sha256):
+            return False
+        if error:
+            qs.save_feature_error(conn, spec.name, sha256, error)
+        else:
+            qs.save_features(conn, spec, sha256, features)
+    return True
+
+
+def _report(conn, run_id, progress):
     """Write progress (and the heartbeat); stop if someone pressed Cancel."""
-    qs.update_run(conn, run_id, done=done, computed=done, failed_items=failed)
+    qs.update_run(conn, run_id, done=progress["done"], computed=progress["computed"],
+                  failed_items=progress["failed"])
+    progress["reported"] = time.monotonic()
     if qs.cancel_requested(conn, run_id):
         raise RunCancelled()
 

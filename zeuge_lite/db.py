@@ -4,7 +4,7 @@ from pathlib import Path
 import sqlite3 as _stdlib_sqlite3
 
 import click
-from flask import current_app, g
+from flask import current_app, g, has_request_context, request
 from flask.cli import with_appcontext
 
 from zeuge_lite.schema import MIGRATIONS
@@ -65,24 +65,48 @@ def transaction(conn):
 
 
 def migrate(conn):
-    """Apply every migration newer than the database's user_version."""
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        conn.executescript(f"BEGIN; {script}; PRAGMA user_version={version}; COMMIT;")
+    """Apply every migration newer than the database's user_version, in one write transaction.
+
+    The version is read inside the transaction: processes starting together (web workers, the worker) wait
+    for each other and the later ones find nothing left to do."""
+    with transaction(conn):
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        for script in MIGRATIONS[current:]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={max(current, len(MIGRATIONS))}")
     return len(MIGRATIONS)
+
+
+def _statements(script):
+    """Split a migration script into whole statements (triggers keep their inner semicolons)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return [statement for statement in statements if statement.rstrip(";").strip()]
 
 
 _migrated = set()
 
 
 def get_db():
-    """The request's connection, opened on first use; the schema is brought up to date once per process."""
+    """The request's connection, opened on first use; the schema is brought up to date once per process.
+
+    GET and HEAD requests get a read-only connection: a page view never waits for the write lock (a worker
+    or an upload may hold it), and a write slipped into one fails loudly instead of stalling the site."""
     if "db" not in g:
         path = current_app.config["DATABASE"]
         g.db = connect(path)
         if path not in _migrated:
             migrate(g.db)
             _migrated.add(path)
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            g.db.execute("PRAGMA query_only = ON")
     return g.db
 
 

@@ -28,6 +28,36 @@ def set_password_hash(conn, user_id, password_hash):
     conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
+# --- login sessions --------------------------------------------------------------------------
+
+
+def create_session(conn, token_hash, user_id, lifetime_s):
+    """Record a login that lasts lifetime_s seconds at most."""
+    conn.execute("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, datetime('now', ?))",
+                 (token_hash, user_id, f"+{int(lifetime_s)} seconds"))
+
+
+def user_by_session(conn, token_hash):
+    """The user of a login that is neither revoked nor expired, or None."""
+    return conn.execute("SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
+                        "WHERE s.token_hash = ? AND s.expires_at > datetime('now')", (token_hash,)).fetchone()
+
+
+def delete_session(conn, token_hash):
+    """Revoke one login."""
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+
+def delete_sessions_of_user(conn, user_id, keep_hash=None):
+    """Revoke every login of a user, but keep_hash (the one making the request) if given."""
+    conn.execute("DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?", (user_id, keep_hash))
+
+
+def delete_expired_sessions(conn):
+    """Forget logins that have expired; return how many."""
+    return conn.execute("DELETE FROM sessions WHERE expires_at <= datetime('now')").rowcount
+
+
 # --- archives and memberships ----------------------------------------------------------------
 
 

@@ -56,6 +56,11 @@ def _distinct_views(vectors):
     return [(view, np.ascontiguousarray(vector, dtype=np.float32)) for view, vector in views]
 
 
+def file_is_known(conn, sha256):
+    """True while some item still holds this content (its files row exists)."""
+    return conn.execute("SELECT 1 FROM files WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+
 def save_feature_error(conn, model, sha256, error):
     """Remember that this content cannot be analysed, and why (so a re-run does not retry it)."""
     conn.execute("INSERT INTO features (sha256, model, error) VALUES (?, ?, ?) "
@@ -158,6 +163,32 @@ def cancel_requested(conn, run_id):
     return bool(row and row[0])
 
 
+def beat_runs(conn, run_ids):
+    """Beat the heartbeat of runs this worker process is carrying out (it is alive, whatever the stage)."""
+    conn.executemany("UPDATE runs SET heartbeat_at = datetime('now') WHERE id = ? AND status = 'running'",
+                     [(run_id,) for run_id in run_ids])
+
+
+def record_worker_seen(conn, name):
+    """A worker process says it is alive."""
+    conn.execute("INSERT INTO workers (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET seen_at = datetime('now')",
+                 (name,))
+
+
+def forget_old_workers(conn, older_than_s):
+    """Drop workers not seen for a long time (restarted processes leave their names behind)."""
+    conn.execute("DELETE FROM workers WHERE seen_at < datetime('now', ?)", (f"-{int(older_than_s)} seconds",))
+
+
+def run_ages(conn, run_id):
+    """Seconds since a run was created and last beat, and since any worker was last seen (None if never)."""
+    return conn.execute(
+        "SELECT (julianday('now') - julianday(created_at)) * 86400 AS created, "
+        "(julianday('now') - julianday(heartbeat_at)) * 86400 AS heartbeat, "
+        "(SELECT (julianday('now') - julianday(max(seen_at))) * 86400 FROM workers) AS worker "
+        "FROM runs WHERE id = ?", (run_id,)).fetchone()
+
+
 def fail_stalled_runs(conn, stale_seconds, reason):
     """Mark running runs without a heartbeat for stale_seconds as failed; return how many."""
     return conn.execute(
@@ -166,6 +197,15 @@ def fail_stalled_runs(conn, stale_seconds, reason):
 
 
 # --- pairs and per-item scores ---------------------------------------------------------------
+
+
+def count_items_new_to_batch(conn, batch_id, model):
+    """Items of a batch not compared yet for this model, except contents already known to be unreadable."""
+    return conn.execute(
+        "SELECT count(*) FROM items i LEFT JOIN item_scores s ON s.item_id = i.id AND s.model = ? "
+        "WHERE i.batch_id = ? AND (s.item_id IS NULL OR s.nearest_item IS NULL) AND NOT EXISTS "
+        "(SELECT 1 FROM features x WHERE x.sha256 = i.sha256 AND x.model = ? AND x.error IS NOT NULL)",
+        (model, batch_id, model)).fetchone()[0]
 
 
 def items_needing_comparison(conn, batch_id, model):

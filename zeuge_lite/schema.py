@@ -171,4 +171,22 @@ DELETE FROM runs;
 ALTER TABLE features RENAME COLUMN turns TO views
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS]
+# Logins become rows a user can revoke (logout, log out everywhere, password change): the session cookie
+# carries a random token whose sha256 is stored here, never the user id. Workers report signs of life so the
+# page can say when none is running.
+SESSIONS = """
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE workers (
+    name TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL DEFAULT (datetime('now')),
+    seen_at TEXT NOT NULL DEFAULT (datetime('now'))
+)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS]

@@ -1,14 +1,40 @@
-"""The huey queue and its task. Tasks take plain arguments (ids, paths) and open their own connection."""
+"""The huey queue and its tasks. Tasks take plain arguments (ids, paths) and open their own connection.
+
+The queue's storage comes from the app's configuration (`configure_queue`, called by create_app): importing
+this module creates no file. The worker is `huey_consumer app.huey`, so it reads the same configuration."""
+import logging
 import os
+import socket
 import threading
+import time
 
-from huey import SqliteHuey
+from huey import Huey
+from huey.storage import BaseStorage, SqliteStorage
 
-from zeuge_lite import PROJECT_ROOT
 
-HUEY_DB = os.environ.get("ZEUGE_HUEY_DB", str(PROJECT_ROOT / "instance" / "huey.sqlite3"))
-os.makedirs(os.path.dirname(HUEY_DB), exist_ok=True)
-huey = SqliteHuey("zeuge-lite", filename=HUEY_DB)
+class QueueNotConfigured(BaseStorage):
+    """The storage before create_app has run: any use says what is missing."""
+
+    def _refuse(self, *_args, **_kwargs):
+        raise RuntimeError("The job queue is not configured: create the app first (zeuge_lite.create_app).")
+
+    enqueue = dequeue = queue_size = flush_queue = add_to_schedule = read_schedule = put_data = _refuse
+
+
+huey = Huey("zeuge-lite", storage_class=QueueNotConfigured)
+log = logging.getLogger(__name__)
+BEAT_EVERY_S = 5
+_worker = {"config": {}, "runs": set(), "lock": threading.Lock(), "beating": False}
+
+
+def configure_queue(config):
+    """Point the queue at the configured SQLite file (HUEY_DB); an app factory calls this."""
+    huey.storage_class = SqliteStorage
+    huey.storage_kwargs = {"filename": config["HUEY_DB"]}
+    _worker["config"] = {"database": config["DATABASE"], "stale_s": config["RUN_STALE_SECONDS"]}
+    if not huey.immediate:
+        huey.storage = huey.create_storage()
+    return huey
 
 
 @huey.task()
@@ -18,24 +44,44 @@ def analyse_batch(run_id, database, storage_dir, settings):
     from zeuge_lite.db import connect
     from zeuge_lite.storage import Storage
     conn = connect(database)
+    _worker["runs"].add(run_id)
     try:
         run_analysis(conn, Storage(storage_dir), run_id, AnalysisSettings(**settings))
     finally:
+        _worker["runs"].discard(run_id)
         conn.close()
 
 
-_in_process = {}
-_lock = threading.Lock()
+@huey.on_startup()
+def start_signs_of_life():
+    """Once per worker process: a thread that says this worker is alive and fails runs whose worker died."""
+    with _worker["lock"]:
+        if _worker["beating"] or not _worker["config"]:
+            return
+        _worker["beating"] = True
+    threading.Thread(target=_beat_forever, name="zeuge-signs-of-life", daemon=True).start()
 
 
-def start_in_process_consumer():
-    """Start one huey worker thread in this process (for `flask run` demos; production runs `worker:`)."""
-    with _lock:
-        if "consumer" not in _in_process:
-            consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
-                                            check_worker_health=False)
-            # Only the (daemon) worker threads: Consumer.start() would take over the server's signal handlers.
-            for _name, worker in consumer.worker_threads:
-                worker.start()
-            _in_process["consumer"] = consumer
-        return _in_process["consumer"]
+def _beat_forever():
+    from zeuge_lite.db import connect, migrate
+    conn = connect(_worker["config"]["database"])
+    migrate(conn)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    while True:
+        beat(conn, name, sorted(_worker["runs"]), _worker["config"]["stale_s"])
+        time.sleep(BEAT_EVERY_S)  # a fixed rhythm, nothing to wait for
+
+
+def beat(conn, name, run_ids, stale_s):
+    """One sign of life: this worker is seen, its runs are alive, runs of dead workers are marked failed."""
+    from zeuge_lite import queries_similarity as qs
+    from zeuge_lite.analysis import STALE_REASON
+    from zeuge_lite.db import transaction
+    try:
+        with transaction(conn):
+            qs.record_worker_seen(conn, name)
+            qs.beat_runs(conn, run_ids)
+            qs.fail_stalled_runs(conn, stale_s, STALE_REASON)
+            qs.forget_old_workers(conn, 86400)
+    except Exception:  # a locked or missing database must not end the worker's signs of life for good
+        log.exception("could not record the worker's signs of life")

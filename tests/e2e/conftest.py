@@ -38,7 +38,7 @@ def _wait_until_serving(url, process, timeout_s=30):
 def server_env(tmp_path, **extra):
     """Environment for a server process with its own database and storage."""
     env = dict(os.environ, ZEUGE_DATABASE=str(tmp_path / "e2e.sqlite3"), ZEUGE_STORAGE_DIR=str(tmp_path / "st"),
-               ZEUGE_HUEY_DB=str(tmp_path / "huey.sqlite3"), ZEUGE_SECRET_KEY="e2e-secret", **extra)
+               ZEUGE_HUEY_DB=str(tmp_path / "huey.sqlite3"), ZEUGE_SECRET_KEY="e2e-secret-" + "k" * 32, **extra)
     return env
 
 

@@ -20,7 +20,7 @@ EXPECTED_PAIRS = [("kodak-kodim01.png", "kodim01-rescan-small.jpg"), ("kodak-kod
 
 
 def _consumer(tmp_path, env):
-    return start_process([sys.executable, "-m", "huey.bin.huey_consumer", "zeuge_lite.tasks.huey", "-w", "1"],
+    return start_process([sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", "1"],
                          env, tmp_path / "consumer.log")
 
 

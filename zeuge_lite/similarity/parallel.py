@@ -1,6 +1,8 @@
 """Feature extraction over many files in worker processes (one model thread each, decode overlapping)."""
-import os
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -15,9 +17,20 @@ UNREADABLE = "cannot read the file"  # a missing or unreadable original: worth r
 _settings = {}
 
 
-def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content):
+def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content, parent_pid=None):
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side,
                      hash_content=hash_content)
+
+
+def _die_with_parent(parent_pid):
+    """End this worker when the process that started it dies (even by kill -9), and yield the CPU to the web."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    os.nice(10)  # feature extraction is background work: page requests on the same cores come first
 
 
 def analyse_file(path):
@@ -63,7 +76,7 @@ def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbn
         yield from map(analyse_file, paths)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
-                               initializer=_init_worker, initargs=init)
+                               initializer=_init_worker, initargs=init + (os.getpid(),))
     try:
         yield from pool.map(analyse_file, paths, chunksize=CHUNK)
     finally:  # a cancelled run stops here: drop the files not started yet instead of finishing them

@@ -274,8 +274,8 @@ def _precheck_response(batch, start):
     """The check's fragment: polling while the new photos are analysed, then the flags."""
     conn, batch_id = get_db(), batch["id"]
     item_ids = _new_item_ids(batch_id)
-    run = qs.active_run(conn, batch_id)
-    if start and run is None:
+    run = analysis.run_as_shown(conn, batch_id, current_app.config["RUN_STALE_SECONDS"])
+    if start and (run is None or run["status"] not in ("queued", "running")):
         run = start_run(batch_id)
     if run and run["status"] in ("queued", "running"):
         return render_template("similarity/_precheck.html", batch=batch, pending=True, run=run, ids=item_ids)

@@ -36,8 +36,7 @@ def tab(batch_id):
 
 
 def _panel_context(batch):
-    conn = get_db()
-    run = qs.active_run(conn, batch["id"]) or qs.latest_run(conn, batch["id"])
+    run = analysis.run_as_shown(get_db(), batch["id"], current_app.config["RUN_STALE_SECONDS"])
     return {"run": run, "progress": _progress(run), "thresholds": _thresholds_from(request.args)}
 
 
@@ -80,8 +79,7 @@ def start_run(batch_id):
     if created:
         from zeuge_lite.tasks import analyse_batch
         analyse_batch(run["id"], config["DATABASE"], config["STORAGE_DIR"], settings.as_dict())
-        run = qs.run_by_id(conn, run["id"])
-    return run
+    return analysis.run_as_shown(conn, batch_id, config["RUN_STALE_SECONDS"])
 
 
 @bp.route("/<int:batch_id>/similarity/progress")
@@ -89,9 +87,7 @@ def start_run(batch_id):
 def progress(batch_id):
     """The progress fragment; it polls itself only while the run is active."""
     batch = _batch(batch_id)
-    conn = get_db()
-    qs.fail_stalled_runs(conn, current_app.config["RUN_STALE_SECONDS"], analysis.STALE_REASON)
-    return _progress_fragment(batch, qs.active_run(conn, batch_id) or qs.latest_run(conn, batch_id))
+    return _progress_fragment(batch, analysis.run_as_shown(get_db(), batch_id, current_app.config["RUN_STALE_SECONDS"]))
 
 
 @bp.route("/<int:batch_id>/similarity/cancel", methods=("POST",))
@@ -103,8 +99,7 @@ def cancel(batch_id):
     run = qs.active_run(conn, batch_id)
     if run:
         qs.request_cancel(conn, run["id"])
-        run = qs.run_by_id(conn, run["id"])
-    return _progress_fragment(batch, run or qs.latest_run(conn, batch_id))
+    return _progress_fragment(batch, analysis.run_as_shown(conn, batch_id, current_app.config["RUN_STALE_SECONDS"]))
 
 
 def _progress_fragment(batch, run):

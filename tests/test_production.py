@@ -1,0 +1,127 @@
+"""The production shape, below the browser: the queue comes from the app's configuration, page views never
+write, a run survives deletes under it and says when no worker runs, counts reveal nothing across archives."""
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PASSWORD
+from zeuge_lite import analysis, queries, tasks
+from zeuge_lite import queries_similarity as qs
+from zeuge_lite.db import get_db
+from zeuge_lite.demo import PHOTOS_DIR
+from zeuge_lite.tasks import huey
+
+MODEL = "efficientnet-lite0"
+
+
+@pytest.fixture
+def immediate():
+    huey.immediate = True
+    yield
+    huey.immediate = False
+
+
+def _photo_bytes(name):
+    return (PHOTOS_DIR / name).read_bytes()
+
+
+def test_importing_the_tasks_creates_no_file_and_the_queue_is_not_usable_before_the_app(tmp_path):
+    code = ("import zeuge_lite.tasks as t\n"
+            "try:\n    t.huey.enqueue(t.analyse_batch.s(1, 'a', 'b', {}))\n"
+            "except RuntimeError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(PHOTOS_DIR.parents[1]), "PATH": "/usr/bin:/bin"})
+    assert "create the app first" in out.stdout, out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_queue_lives_where_the_app_config_says(app, tmp_path):
+    assert app.config["HUEY_DB"] == str(tmp_path / "huey.sqlite3")
+    assert huey.storage.filename == app.config["HUEY_DB"]
+
+
+def test_a_get_request_cannot_write(app, conn):
+    with app.test_request_context("/", method="GET"):
+        with pytest.raises(Exception, match="readonly"):
+            get_db().execute("INSERT INTO archives (name) VALUES ('x')")
+    with app.test_request_context("/", method="POST"):
+        get_db().execute("INSERT INTO archives (name) VALUES ('x')")
+
+
+@pytest.fixture
+def pro_batch(world):
+    _user, archive = world.user("an@x.org", plan="pro")
+    world.login("an@x.org")
+    return archive, world.batch(archive)
+
+
+def test_a_run_skips_items_deleted_under_it_and_finishes(world, conn, pro_batch, immediate, monkeypatch):
+    _archive, batch = pro_batch
+    names = ["kodak-kodim05.png", "kodak-kodim23.png", "skimage-coffee.png", "kodak-kodim01.png"]
+    world.upload(batch, *[(name, _photo_bytes(name)) for name in names])
+    items = queries.items_of_batch(conn, batch)
+    real = analysis.analyse_files
+
+    def delete_the_last_two_first(paths, *args, **kwargs):
+        for item in items[2:]:
+            world.client.post(f"/items/{item['id']}/delete")
+        yield from real(paths, *args, **kwargs)
+    monkeypatch.setattr(analysis, "analyse_files", delete_the_last_two_first)
+    world.client.post(f"/batches/{batch}/similarity/run")
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["error"]) == ("done", None)
+    assert conn.execute("SELECT count(*) FROM features WHERE model = ?", (MODEL,)).fetchone()[0] == 2
+
+
+def test_a_queued_run_without_a_worker_says_how_to_start_one(world, conn, pro_batch):
+    _archive, batch = pro_batch
+    world.upload(batch, ("a.png", _photo_bytes("kodak-kodim05.png")))
+    world.client.post(f"/batches/{batch}/similarity/run")  # queued; no consumer in this test
+    fresh = world.client.get(f"/batches/{batch}/similarity/progress").data.decode()
+    assert "No worker is running" not in fresh  # a worker may simply not have taken it yet
+    conn.execute("UPDATE runs SET created_at = datetime('now', '-5 minutes')")
+    stuck = world.client.get(f"/batches/{batch}/similarity/progress").data.decode()
+    assert "No worker is running" in stuck and "huey_consumer app.huey" in stuck
+    assert 'hx-trigger="load delay:1s"' in stuck  # it keeps polling: the run starts once a worker comes
+    tasks.beat(conn, "host:42", [], stale_s=120)
+    assert "No worker is running" not in world.client.get(f"/batches/{batch}/similarity/progress").data.decode()
+    huey.flush()
+
+
+def test_a_live_workers_beat_keeps_its_long_run_alive(conn, pro_batch):
+    _archive, batch = pro_batch
+    run, _ = analysis.start_or_get_run(conn, batch, MODEL, {}, None)
+    qs.start_run(conn, run["id"])
+    conn.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes')")
+    tasks.beat(conn, "host:1", [run["id"]], stale_s=120)  # e.g. a long comparison stage: no progress writes
+    assert qs.run_by_id(conn, run["id"])["status"] == "running"
+
+
+def _done_message(client, batch):
+    page = client.get(f"/batches/{batch}/similarity/progress").data.decode()
+    return page.split('role="status">')[-1].split("</p>")[0].split("UTC")[1]
+
+
+def test_a_runs_counts_do_not_tell_whether_another_archive_holds_a_file(app, world, conn, immediate):
+    shared, own = _photo_bytes("kodak-kodim05.png"), _photo_bytes("skimage-coffee.png")
+    _u, other_archive = world.user("other@x.org", plan="pro")
+    world.login("other@x.org")
+    other_batch = world.batch(other_archive)
+    world.upload(other_batch, ("held.png", shared))
+    world.client.post(f"/batches/{other_batch}/similarity/run")
+    world.logout()
+    messages = {}
+    for email, uploads in (("curious@x.org", [("probe.png", shared), ("mine.png", own)]),
+                           ("control@x.org", [("probe.png", _photo_bytes("kodak-kodim23.png")),
+                                              ("mine.png", own)])):
+        _u, archive = world.user(email, plan="pro")
+        world.client.post("/login", data={"email": email, "password": PASSWORD})
+        batch = world.batch(archive)
+        world.upload(batch, *uploads)
+        world.client.post(f"/batches/{batch}/similarity/run")
+        messages[email] = _done_message(world.client, batch)
+        run = qs.latest_run(conn, batch)
+        assert (run["total"], run["done"]) == (2, 2)
+        world.logout()
+    assert messages["curious@x.org"] == messages["control@x.org"] == ": 2 photos new in this batch."
