@@ -1,4 +1,4 @@
-"""WSGI entry point: `flask --app app run`, `gunicorn app:app`."""
+"""WSGI entry point: `flask --app app run`, `waitress-serve app:app`; the worker is `huey_consumer app.huey`."""
 from zeuge_lite import create_app
 
 app = create_app()
