@@ -4,14 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test setup chromium clean-demo
+.PHONY: demo test lint setup chromium clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
@@ -31,8 +32,11 @@ demo: $(VENV)/.runtime
 	$(BIN)/flask --app app zeuge demo
 	$(BIN)/flask --app app run
 
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
 # pytest exits 5 when it collects no test: that is a failure here, never a green run.
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev chromium lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 

@@ -51,7 +51,7 @@ def readable_images(folder):
             with Image.open(path) as image:
                 image.load()
             files.append(path)
-        except Exception:
+        except Exception:  # noqa: S112 - a file Pillow cannot read is not a benchmark photo
             continue
     return files
 
@@ -84,7 +84,7 @@ def stage_breakdown(paths):
     shas, hashes, views, passes = [], [], [], 0
     for n, path in enumerate(paths):
         data = path.read_bytes()
-        rgb, t = timed(lambda: decode_rgb(open_image(data, MAX_PIXELS), ANALYSIS_SIDE))
+        rgb, t = timed(lambda data=data: decode_rgb(open_image(data, MAX_PIXELS), ANALYSIS_SIDE))
         totals["decode"] += t
         (h, turns), t = timed(hash_and_orient, rgb)
         totals["hash"] += t
@@ -265,9 +265,9 @@ def query_100k():
                      for _ in range(3))
     tiny = sorted(timed(analysis.similar_items, conn, MODEL, query, 10, archive_id=small_archive)[1]
                   for _ in range(3))
-    exact_knn = lambda: conn.execute(f"SELECT rowid FROM {spec.vec_table} WHERE embedding MATCH ? AND k = 10 "
-                                     "AND canonical = 0",
-                                     (query[0].tobytes(),)).fetchall()
+    def exact_knn():
+        return conn.execute(f"SELECT rowid FROM {spec.vec_table} WHERE embedding MATCH ? AND k = 10 "
+                            "AND canonical = 0", (query[0].tobytes(),)).fetchall()
     exact = min(timed(exact_knn)[1] for _ in range(2))
     codes = coarse_codes(query)
     coarse = min(timed(qs.coarse_neighbours, conn, spec, codes[0], 40, True)[1] for _ in range(3))

@@ -125,3 +125,26 @@ def test_a_runs_counts_do_not_tell_whether_another_archive_holds_a_file(app, wor
         assert (run["total"], run["done"]) == (2, 2)
         world.logout()
     assert messages["curious@x.org"] == messages["control@x.org"] == ": 2 photos new in this batch."
+
+
+def test_every_page_a_member_can_open_works_on_a_read_only_connection(app, world, conn, pro_batch, immediate):
+    """Every GET route, with real ids of an analysed batch: none writes (a write would fail on the read-only
+    connection and answer 500)."""
+    archive, batch = pro_batch
+    world.upload(batch, ("a.png", _photo_bytes("kodak-kodim05.png")), ("b.png", _photo_bytes("kodak-kodim23.png")))
+    world.client.post(f"/batches/{batch}/similarity/run")
+    item = queries.items_of_batch(conn, batch)[0]
+    user_id = queries.user_by_email(conn, "an@x.org")["id"]
+    ids = {"archive_id": archive, "batch_id": batch, "item_id": item["id"], "kind": "thumb", "user_id": user_id,
+           "key": "-".join(str(i["id"]) for i in queries.items_of_batch(conn, batch)), "fmt": "json"}
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static" or not set(rule.arguments) <= set(ids):
+            continue
+        with app.test_request_context():
+            from flask import url_for
+            url = url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+        status = world.client.get(url).status_code
+        assert status < 500, (url, status)
+        checked.append(rule.endpoint)
+    assert len(checked) > 25 and {"similarity.progress", "similarity.groups", "items.show"} <= set(checked)

@@ -75,7 +75,9 @@ def test_group_of_mutually_similar_items_and_its_tier_and_score():
 
 def test_levels_and_threshold_change_groups_without_new_features():
     pairs = [_pair(0, 1, 0.99, 1), _pair(2, 3, 0.90, 30), _pair(4, 5, 0.75, 30)]
-    members = lambda t: sorted(g.members for g in group_items(pairs, t))
+
+    def members(thresholds):
+        return sorted(g.members for g in group_items(pairs, thresholds))
     assert members(Thresholds(level="exact")) == [[0, 1]]
     assert members(Thresholds(level="near")) == [[0, 1], [2, 3]]
     assert members(Thresholds(level="similar")) == [[0, 1], [2, 3], [4, 5]]

@@ -10,7 +10,7 @@ from zeuge_lite.db import transaction
 from zeuge_lite.ingest import ingest_upload
 
 DEMO_EMAIL = "demo@example.org"
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the demo's login is public on purpose (README)
 PHOTOS_DIR = Path(__file__).parent / "demo_photos"
 FREE_PHOTOS = ("kodak-kodim03.png", "kodak-kodim15.png", "skimage-coffee.png")
 

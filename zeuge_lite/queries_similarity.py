@@ -163,6 +163,9 @@ def cancel_requested(conn, run_id):
     return bool(row and row[0])
 
 
+_HEARTBEAT_AGE = "(julianday('now') - julianday(heartbeat_at)) * 86400"
+
+
 def beat_runs(conn, run_ids):
     """Beat the heartbeat of runs this worker process is carrying out (it is alive, whatever the stage)."""
     conn.executemany("UPDATE runs SET heartbeat_at = datetime('now') WHERE id = ? AND status = 'running'",
@@ -184,16 +187,18 @@ def run_ages(conn, run_id):
     """Seconds since a run was created and last beat, and since any worker was last seen (None if never)."""
     return conn.execute(
         "SELECT (julianday('now') - julianday(created_at)) * 86400 AS created, "
-        "(julianday('now') - julianday(heartbeat_at)) * 86400 AS heartbeat, "
+        f"{_HEARTBEAT_AGE} AS heartbeat, "
         "(SELECT (julianday('now') - julianday(max(seen_at))) * 86400 FROM workers) AS worker "
         "FROM runs WHERE id = ?", (run_id,)).fetchone()
 
 
 def fail_stalled_runs(conn, stale_seconds, reason):
-    """Mark running runs without a heartbeat for stale_seconds as failed; return how many."""
+    """Mark running runs without a heartbeat for stale_seconds as failed; return how many.
+
+    The age is reckoned as run_ages reckons it, so what a page shows as failed is what this marks."""
     return conn.execute(
         "UPDATE runs SET status = 'failed', error = ?, finished_at = datetime('now') WHERE status = 'running' "
-        "AND heartbeat_at < datetime('now', ?)", (reason, f"-{int(stale_seconds)} seconds")).rowcount
+        f"AND {_HEARTBEAT_AGE} > ?", (reason, float(stale_seconds))).rowcount
 
 
 # --- pairs and per-item scores ---------------------------------------------------------------

@@ -85,3 +85,20 @@ def beat(conn, name, run_ids, stale_s):
             qs.forget_old_workers(conn, 86400)
     except Exception:  # a locked or missing database must not end the worker's signs of life for good
         log.exception("could not record the worker's signs of life")
+
+
+_in_process = {}
+_lock = threading.Lock()
+
+
+def start_in_process_consumer():
+    """Start one huey worker thread in this process (for `flask run` demos; production runs `worker:`)."""
+    with _lock:
+        if "consumer" not in _in_process:
+            consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+                                            check_worker_health=False)
+            # Only the (daemon) worker threads: Consumer.start() would take over the server's signal handlers.
+            for _name, worker in consumer.worker_threads:
+                worker.start()
+            _in_process["consumer"] = consumer
+        return _in_process["consumer"]

@@ -1,6 +1,7 @@
-"""The deployment as README tells it: the Procfile's own `web:` and `worker:` lines, started as written
-(parsed from the file), driven over HTTP: an analysis of the demo's 20 photos finishes with groups, the web
-survives slow clients, and a worker killed with -9 leaves no analysis processes behind."""
+"""The deployment as README tells it: `honcho start` on the Procfile, and the Procfile's own `web:` and
+`worker:` lines started as written (parsed from the file), driven over HTTP: an analysis of the demo's 20
+photos finishes with groups, the web survives slow clients, and a worker killed with -9 leaves no analysis
+processes behind."""
 import http.cookiejar
 import os
 import re
@@ -29,12 +30,21 @@ def procfile_commands():
     return dict(line.split(":", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
+def _with_venv_path(env):
+    return dict(env, PATH=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
+
+
 def start_procfile_process(name, env, log_path):
     """Start one Procfile line the way Procfile runners do (`sh -c`), with the venv's commands on PATH."""
     command = procfile_commands()[name].strip()
-    path = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-    return subprocess.Popen(["/bin/sh", "-c", command], cwd=ROOT, env=dict(env, PATH=path),
+    return subprocess.Popen(["/bin/sh", "-c", command], cwd=ROOT, env=_with_venv_path(env),
                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_honcho(env, log_path):
+    """README's `honcho start`: every Procfile line under one runner."""
+    return subprocess.Popen(["honcho", "start"], cwd=ROOT, env=_with_venv_path(env), stdout=open(log_path, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def await_condition(check, timeout_s, what, every_s=0.2):
@@ -85,15 +95,18 @@ def _web_is_up(url):
 
 
 @pytest.fixture
-def deployment(tmp_path):
-    """The demo data, then the Procfile's web: and worker: lines; yields (base URL, env, processes)."""
+def deployment(tmp_path, request):
+    """The demo data, then the Procfile (under honcho, or line by line); yields (base URL, env, processes)."""
     port = _free_port()
     env = server_env(tmp_path, PORT=str(port), ZEUGE_RUN_STALE_SECONDS="10")
     del env["ZEUGE_HUEY_DB"]  # as deployed: the queue's place comes from the configuration
     flask_cli(env, "init-db")
     flask_cli(env, "zeuge", "demo")
-    processes = {"web": start_procfile_process("web", env, tmp_path / "web.log"),
-                 "worker": start_procfile_process("worker", env, tmp_path / "worker.log")}
+    if getattr(request, "param", "lines") == "honcho":
+        processes = {"honcho": start_honcho(env, tmp_path / "honcho.log")}
+    else:
+        processes = {"web": start_procfile_process("web", env, tmp_path / "web.log"),
+                     "worker": start_procfile_process("worker", env, tmp_path / "worker.log")}
     url = f"http://127.0.0.1:{port}"
     try:
         await_condition(lambda: _web_is_up(url), 60, "the web: process to answer")
@@ -120,6 +133,7 @@ def _finished(client, batch_id):
     return fragment
 
 
+@pytest.mark.parametrize("deployment", ["honcho"], indirect=True)
 def test_the_procfile_deployment_analyses_the_demo_and_finds_its_groups(deployment):
     url, _env, _processes, tmp_path = deployment
     client = Browser(url)
@@ -132,8 +146,9 @@ def test_the_procfile_deployment_analyses_the_demo_and_finds_its_groups(deployme
     _status, groups = client.get(f"/batches/{batch_id}/similarity/groups")
     assert len(re.findall(r"<li class=\"card group-card", groups)) >= 5, groups[:2000]
     assert "kodim23-reencoded.jpg" in groups
-    worker_log = (tmp_path / "worker.log").read_text()
-    assert "Traceback" not in worker_log and "daemonic" not in worker_log, worker_log[-3000:]
+    log = (tmp_path / "honcho.log").read_text()
+    assert "Traceback" not in log and "daemonic" not in log, log[-3000:]
+    assert "worker.1" in log and "web.1" in log  # both Procfile lines ran
 
 
 def _children(pid):
@@ -192,7 +207,8 @@ def test_a_worker_killed_with_9_leaves_no_analysis_processes_and_the_page_says_s
     try:
         await_condition(lambda: not any(_alive(pid) for pid in pool), 30, f"analysis processes {pool} to end")
     except AssertionError:
-        raise AssertionError([(pid, open(f"/proc/{pid}/cmdline", "rb").read()[:300]) for pid in pool if _alive(pid)])
+        survivors = [(pid, open(f"/proc/{pid}/cmdline", "rb").read()[:300]) for pid in pool if _alive(pid)]
+        raise AssertionError(f"analysis processes outlived the worker: {survivors}") from None
     page = await_condition(lambda: _finished(client, batch_id), 60, "the page to show the dead worker")
     assert "worker stopped" in page
     restore()

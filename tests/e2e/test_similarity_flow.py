@@ -63,7 +63,7 @@ def test_run_analysis_on_the_demo(tmp_path, page, worker):
         page.click("text=2. Items")  # leave and come back: the same run is shown
         page.click("text=3. Similarity")
         _assert_demo_groups(page)
-        expect(page.locator("#analysis")).to_contain_text("20 new photos computed")
+        expect(page.locator("#analysis")).to_contain_text("20 photos new in this batch")
         screenshot(page, f"11-similarity-groups-{worker}")
         page.get_by_label("Exact copies only").check()
         expect(page.locator("input[value=exact]")).to_be_checked()
@@ -72,7 +72,7 @@ def test_run_analysis_on_the_demo(tmp_path, page, worker):
         assert {"kodak-kodim23.png", "kodim23-reencoded.jpg"} in exact_groups
         assert not any({"kodim05-cropped.jpg", "kodim13-turned.jpg"} & group for group in exact_groups)
         page.click("#run-analysis")  # re-run: nothing new to compute
-        expect(page.locator("#analysis")).to_contain_text("nothing new to compute", timeout=60_000)
+        expect(page.locator("#analysis")).to_contain_text("nothing new in this batch", timeout=60_000)
     finally:
         stop_process(server)
         if consumer:
@@ -116,11 +116,15 @@ def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(t
         expect(page.locator("#analysis")).to_contain_text("worker stopped", timeout=60_000)
         screenshot(page, "12-similarity-worker-died")
         restore_last_photo()
+        conn = connect(tmp_path / "e2e.sqlite3")
+        kept = conn.execute("SELECT count(*) FROM features WHERE error IS NULL").fetchone()[0]
+        conn.close()
+        assert 0 < kept < 20  # what the dead worker computed is kept for the re-run
         consumer = _consumer(tmp_path, env)
         page.click("#run-analysis")
         _assert_demo_groups(page)
         done = page.locator("#analysis").inner_text()
-        assert "new photos computed" in done and "20 new photos" not in done  # kept what was done
+        assert "20 photos new in this batch" in done  # per batch: the same count whatever was cached
     finally:
         stop_process(server)
         stop_process(consumer)

@@ -153,7 +153,7 @@ def group_items(pairs, t=Thresholds()):
         if tier is not None or related(pair):
             relation[(pair.a, pair.b)] = (pair, tier or t.level)
     cluster_of, members = {}, {}
-    for (a, b), (pair, _tier) in sorted(linked.items(), key=lambda kv: -kv[1][0].strength):
+    for (a, b), (_pair, _tier) in sorted(linked.items(), key=lambda kv: -kv[1][0].strength):
         ca, cb = cluster_of.get(a, a), cluster_of.get(b, b)
         if ca == cb:
             continue

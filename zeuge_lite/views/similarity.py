@@ -1,5 +1,5 @@
 """The Similarity tab: start a run, live progress, groups. Every endpoint here checks the plan on the server."""
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
@@ -54,8 +54,8 @@ def _progress(run):
     """Rate and time left of an active run, from its counters."""
     if not run or run["status"] != "running" or not run["started_at"] or not run["done"]:
         return {}
-    started = datetime.fromisoformat(run["started_at"]).replace(tzinfo=timezone.utc)
-    elapsed = max(1e-3, (datetime.now(timezone.utc) - started).total_seconds())
+    started = datetime.fromisoformat(run["started_at"]).replace(tzinfo=UTC)
+    elapsed = max(1e-3, (datetime.now(UTC) - started).total_seconds())
     rate = run["done"] / elapsed
     left = (run["total"] - run["done"]) / rate if rate else None
     return {"rate": rate, "seconds_left": left}
