@@ -1,13 +1,92 @@
-"""Headers and served files: templates without inline code, so a strict Content-Security-Policy can hold."""
+"""Headers and served files: the CSP and its companions on every response, templates without inline code."""
+import itertools
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import image_bytes
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # duplicates.html is saved and opened from disk, where no CSP applies; it is never shown inline (attachment).
 STANDALONE_TEMPLATES = {"similarity/report.html"}
+
+
+def _csp(response):
+    directives = {}
+    for part in response.headers["Content-Security-Policy"].split(";"):
+        name, *sources = part.split()
+        directives[name] = set(sources)
+    return directives
+
+
+def assert_secure(response, where):
+    """The headers every response must carry, checked against the requirement (not against security.py)."""
+    csp = _csp(response)
+    for name in ("default-src", "script-src", "style-src"):
+        assert not {"'unsafe-inline'", "'unsafe-eval'", "*"} & csp.get(name, set()), (where, name, csp)
+    assert "script-src" in csp or csp["default-src"] == {"'self'"}, where
+    assert csp["default-src"] == {"'self'"} and csp["frame-ancestors"] == {"'none'"}, where
+    assert csp["object-src"] == {"'none'"} and csp["base-uri"] == {"'self'"} and csp["form-action"] == {"'self'"}
+    assert response.headers["X-Content-Type-Options"] == "nosniff", where
+    assert response.headers["X-Frame-Options"] == "DENY", where
+    assert response.headers["Referrer-Policy"] in ("same-origin", "strict-origin-when-cross-origin"), where
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin", where
+
+
+@pytest.fixture
+def owned(world):
+    """A logged-in owner of a pro archive with a batch of two items."""
+    user, archive = world.user("own@x.org")
+    world.login("own@x.org")
+    batch = world.batch(archive)
+    items = [r["item_id"] for r in world.upload(batch, ("a.png", image_bytes("PNG")),
+                                                 ("b.jpg", image_bytes("JPEG", color=(10, 200, 10))))]
+    return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user,
+            "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv"],
+            "filename": ["css/app.css", "js/app.js", "vendor/htmx-2.0.11.min.js"]}
+
+
+def _get_urls(app, values):
+    """One URL per GET route in the url_map, every value of an any() or list argument."""
+    from flask import url_for
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if "GET" not in rule.methods:
+                continue
+            names = sorted(rule.arguments)
+            choices = [values[n] if isinstance(values[n], list) else [values[n]] for n in names]
+            for combination in itertools.product(*choices):
+                yield rule.endpoint, url_for(rule.endpoint, **dict(zip(names, combination)))
+
+
+def test_every_get_route_static_file_fragment_and_error_carries_the_headers(app, world, owned):
+    urls = list(_get_urls(app, owned))
+    assert len({endpoint for endpoint, _url in urls}) >= 25 and any(e == "static" for e, _u in urls)
+    for endpoint, url in urls:
+        response = world.client.get(url)
+        assert response.status_code < 500, (url, response.status_code)
+        assert_secure(response, url)
+    fragment = world.client.get(f"/batches/{owned['batch_id']}/similarity/groups", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and b"<html" not in fragment.data
+    assert_secure(fragment, "fragment")
+    missing = world.client.get("/no/such/page")
+    assert missing.status_code == 404
+    assert_secure(missing, "404")
+    world.logout()
+    assert_secure(world.client.get("/"), "anonymous redirect")
+
+
+def test_an_unhandled_error_carries_the_headers_too(app, client):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert_secure(response, "500")
 
 
 def _templates():

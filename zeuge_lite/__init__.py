@@ -46,6 +46,8 @@ def create_app(test_config=None):
     auth.init_app(app)
     views.init_app(app)
     cli.init_app(app)
+    from zeuge_lite import security
+    security.init_app(app)
     _maybe_start_worker(app)
     return app
 

@@ -1,11 +1,18 @@
 """The archivist's review screen in a real browser, with a real huey_consumer process and the shipped model:
 run, expand, keep-best reasons, delete after confirmation, place together (seen in the Items grid), not
 duplicates kept across a re-run, metadata compare, side by side, similar items, phone width; the free archive's
-prompt."""
+prompt; and no Content-Security-Policy violation anywhere on the way."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, stop_process
+from tests.e2e.conftest import (
+    flask_cli,
+    screenshot,
+    serve,
+    server_env,
+    stop_process,
+    watch_csp,
+)
 from tests.e2e.test_similarity_flow import _consumer, _open_similarity_tab
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +50,7 @@ def test_review_flow(tmp_path, page):
     flask_cli(env, "zeuge", "demo")
     consumer = _consumer(tmp_path, env)
     server, url = serve(tmp_path, env)
+    csp_violations = watch_csp(page)
     try:
         _open_similarity_tab(page, url)
         _run_and_wait(page)
@@ -148,6 +156,7 @@ def test_review_flow(tmp_path, page):
         page.click("text=Free plan sample")
         page.click("text=3. Similarity")
         expect(page.locator("#upgrade-prompt")).to_contain_text("Pro plan")
+        assert csp_violations == []
     finally:
         stop_process(server)
         stop_process(consumer)
