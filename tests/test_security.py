@@ -1,4 +1,5 @@
-"""Headers and served files: the CSP and its companions on every response, templates without inline code."""
+"""Headers and served files: the CSP and its companions on every response, templates without inline code,
+originals typed by their decoded format and always downloaded."""
 import itertools
 import json
 import re
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import image_bytes
+from zeuge_lite import security
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # duplicates.html is saved and opened from disk, where no CSP applies; it is never shown inline (attachment).
@@ -110,3 +112,50 @@ def test_htmx_is_configured_to_need_no_eval_and_no_inline_style():
     config = json.loads(meta.group(1))
     assert config["allowEval"] is False and config["allowScriptTags"] is False
     assert config["includeIndicatorStyles"] is False and "style" not in config["attributesToSettle"]
+
+
+def test_a_gif_uploaded_as_html_downloads_as_a_gif_attachment(world, client):
+    _user, archive = world.user("gif@x.org")
+    world.login("gif@x.org")
+    batch = world.batch(archive)
+    item = world.upload(batch, ("evil.html", image_bytes("GIF")))[0]["item_id"]
+    response = client.get(f"/items/{item}/original")
+    assert response.status_code == 200 and response.data == image_bytes("GIF")
+    assert response.mimetype == "image/gif"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and 'filename="evil.html.gif"' in disposition
+    assert "filename*=UTF-8''evil.html.gif" in disposition
+    assert_secure(response, "original")
+    thumb = client.get(f"/items/{item}/thumb.jpg")
+    assert thumb.mimetype == "image/jpeg" and "attachment" not in thumb.headers.get("Content-Disposition", "")
+
+
+@pytest.mark.parametrize("fmt, mimetype", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("TIFF", "image/tiff"),
+                                           ("WEBP", "image/webp")])
+def test_originals_are_typed_by_their_decoded_format_not_their_name(world, client, fmt, mimetype):
+    _user, archive = world.user("fmt@x.org")
+    world.login("fmt@x.org")
+    item = world.upload(world.batch(archive), ("scan.bin", image_bytes(fmt)))[0]["item_id"]
+    response = client.get(f"/items/{item}/original")
+    assert response.mimetype == mimetype and response.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_attachment_names_are_safe_ascii_with_the_full_name_in_rfc5987():
+    value = security.attachment('Fotó "Ü"\r\n/../x\\y.png')
+    assert value.startswith('attachment; filename="') and value.isascii() and "\r" not in value
+    ascii_name = re.search(r'filename="([^"]*)"', value).group(1)
+    assert re.fullmatch(r"[A-Za-z0-9._()+ -]+", ascii_name) and ascii_name.endswith(".png")
+    assert "filename*=UTF-8''Fot%C3%B3%20%22%C3%9C%22_" in value
+    assert security.attachment("") == "attachment; filename=\"download\"; filename*=UTF-8''download"
+    assert security.original_name("scan.JPEG", "JPEG", "jpg") == "scan.JPEG"
+    assert security.original_name("scan", "TIFF", "tif") == "scan.tif"
+
+
+def test_reports_and_the_batch_zip_are_downloads_never_pages(world, owned):
+    batch = owned["batch_id"]
+    for fmt in owned["fmt"]:  # the HTML report has inline styles: shown as a page, our own CSP would break it
+        disposition = world.client.get(f"/batches/{batch}/similarity/export.{fmt}").headers["Content-Disposition"]
+        assert disposition.startswith(f'attachment; filename="duplicates-{batch}.{fmt}"'), disposition
+    zipped = world.client.get(f"/batches/{batch}/export.zip")
+    assert zipped.mimetype == "application/zip"
+    assert zipped.headers["Content-Disposition"].startswith('attachment; filename="Box-1-')
