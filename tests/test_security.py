@@ -1,18 +1,22 @@
 """Headers and served files: the CSP and its companions on every response, templates without inline code,
-originals typed by their decoded format and always downloaded."""
+originals typed by their decoded format and always downloaded, CSV cells that cannot run as formulas."""
+import csv
+import io
 import itertools
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import image_bytes
-from zeuge_lite import security
+from zeuge_lite import exporting, queries, security
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # duplicates.html is saved and opened from disk, where no CSP applies; it is never shown inline (attachment).
 STANDALONE_TEMPLATES = {"similarity/report.html"}
+FORMULAS = ["=1+1", "+x", "-x", "@x", "\tx", "\rx"]
 
 
 def _csp(response):
@@ -159,3 +163,56 @@ def test_reports_and_the_batch_zip_are_downloads_never_pages(world, owned):
     zipped = world.client.get(f"/batches/{batch}/export.zip")
     assert zipped.mimetype == "application/zip"
     assert zipped.headers["Content-Disposition"].startswith('attachment; filename="Box-1-')
+
+
+def test_csv_cell_neutralises_formula_starts_only():
+    assert [exporting.csv_cell(v) for v in FORMULAS] == ["'" + v for v in FORMULAS]
+    assert [exporting.csv_cell(v) for v in ("a=b", "x-1", "", 3, -2.5, None)] == ["a=b", "x-1", "", 3, -2.5, None]
+
+
+def _rows(text):
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_manifest_csv_neutralises_formula_cells(world, client, conn):
+    _user, archive = world.user("man@x.org")
+    world.login("man@x.org")
+    batch = world.batch(archive)
+    item = world.upload(batch, ("=HYPERLINK(1).png", image_bytes("PNG")))[0]["item_id"]
+    fields = dict(zip(("title", "description", "creator", "subject", "rights", "contributor"), FORMULAS))
+    queries.update_item_fields(conn, item, fields)
+    conn.commit()
+    bundle = zipfile.ZipFile(io.BytesIO(client.get(f"/batches/{batch}/export.zip").data))
+    header, row = _rows(bundle.read("manifest.csv").decode())
+    cells = dict(zip(header, row))
+    assert [cells[name] for name in fields] == ["'" + v for v in FORMULAS]
+    assert cells["original_filename"] == "'=HYPERLINK(1).png" and cells["position"] == "1"
+    assert json.loads(bundle.read("manifest.json"))["items"][0]["title"] == "=1+1"  # JSON is not a spreadsheet
+
+
+def test_duplicates_csv_neutralises_formula_cells(world, client, conn):
+    from PIL import Image
+
+    from tests.test_analysis import _jpeg
+    from zeuge_lite.demo import PHOTOS_DIR
+    from zeuge_lite.tasks import huey
+    _user, archive = world.user("dup@x.org")
+    world.login("dup@x.org")
+    batch = world.batch(archive)
+    photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB")
+    copies = [(f"copy{q}.jpg", _jpeg(photo, q)) for q in (95, 90, 85, 80, 75, 70)]
+    ids = [r["item_id"] for r in world.upload(batch, *copies)]
+    huey.immediate = True
+    try:
+        client.post(f"/batches/{batch}/similarity/run")
+    finally:
+        huey.immediate = False
+    for item_id, name in zip(ids, FORMULAS):  # a filename cannot start with a tab or CR through an upload
+        conn.execute("UPDATE items SET filename = ? WHERE id = ?", (name, item_id))
+    conn.commit()
+    response = client.get(f"/batches/{batch}/similarity/export.csv")
+    assert response.mimetype == "text/csv" and response.headers["Content-Disposition"].startswith("attachment;")
+    header, *rows = _rows(response.data.decode())
+    paths = [dict(zip(header, row))["path"] for row in rows]
+    assert sorted(paths) == sorted("'" + v for v in FORMULAS)
+    assert all(float(dict(zip(header, row))["score"]) > 0 for row in rows)

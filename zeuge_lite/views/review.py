@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
-from zeuge_lite import analysis, queries, review, security
+from zeuge_lite import analysis, exporting, queries, review, security
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import archive_or_404, can_write, item_or_404
@@ -202,8 +202,8 @@ def _csv_report(batch, cards):
     for number, card in enumerate(cards, start=1):
         keep_id, _reasons = review.keeper(review.with_sharpness(storage(), card["members"]))
         for m in card["members"]:
-            writer.writerow([number, m["id"], m["filename"], card["group"].score, card["group"].tier,
-                             "yes" if m["id"] == keep_id else ""])
+            writer.writerow(exporting.csv_cells([number, m["id"], m["filename"], card["group"].score,
+                                                 card["group"].tier, "yes" if m["id"] == keep_id else ""]))
     return buffer.getvalue()
 
 
