@@ -48,8 +48,9 @@ def create_app(test_config=None):
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FILE_BYTES"] + 1024 * 1024
 
-    from zeuge_lite import auth, cli, db, sessions, tasks, views
+    from zeuge_lite import auth, cli, db, security, sessions, tasks, views
     sessions.init_app(app)
+    security.init_app(app)
     app.extensions["huey"] = tasks.configure_queue(app.config)
     db.init_app(app)
     auth.init_app(app)

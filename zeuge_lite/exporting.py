@@ -9,6 +9,22 @@ import zipfile
 from zeuge_lite.queries import ITEM_FIELDS
 
 MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "size", "taken_at", "camera")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value safe to open in a spreadsheet: text that would start a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_cells(values):
+    """csv_cell over a row: a list, or a dict's values (for DictWriter)."""
+    if isinstance(values, dict):
+        return {name: csv_cell(value) for name, value in values.items()}
+    return [csv_cell(value) for value in values]
 
 
 def zip_name(batch):
@@ -53,5 +69,5 @@ def _csv_text(rows):
     fieldnames = list(rows[0]) if rows else ["position", "file"]
     writer = csv.DictWriter(buffer, fieldnames=fieldnames)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_cells(row) for row in rows)
     return buffer.getvalue()

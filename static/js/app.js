@@ -86,7 +86,8 @@
   });
 })();
 
-// Similarity review: j/k move between group cards, Enter expands; side-by-side compare at one zoom.
+// Similarity review: j/k move between group cards, Enter expands; side-by-side compare at one zoom; the
+// data-action buttons of the group cards.
 (function () {
   "use strict";
   document.addEventListener("keydown", function (e) {
@@ -105,7 +106,7 @@
     }
   });
 
-  window.zeugeCompare = function (button) {
+  function sideBySide(button) {
     var key = button.dataset.key;
     var box = document.getElementById("sbs-" + key);
     var checked = Array.from(document.querySelectorAll("#members-" + key + " figure"));
@@ -121,7 +122,28 @@
       panes.forEach(function (q) { if (q !== p) { q.scrollTop = p.scrollTop; q.scrollLeft = p.scrollLeft; } });
     }); });
     box.hidden = false;
+  }
+
+  // The templates carry no inline handlers (the Content-Security-Policy forbids them): buttons name their
+  // action in data-action, and these delegated listeners also serve cards that htmx swaps in later.
+  var actions = {
+    "toggle-detail": function (button) {
+      var detail = button.closest("li").querySelector(".detail");
+      detail.hidden = !detail.hidden;
+    },
+    "side-by-side": sideBySide,
+    "close-dialog": function (button) { button.closest("[role=alertdialog]").remove(); },
   };
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-action]");
+    if (button && actions[button.dataset.action]) { actions[button.dataset.action](button); }
+  });
+
+  // A range input with data-output shows its value in that <output> as it moves.
+  document.addEventListener("input", function (e) {
+    var output = e.target.dataset && e.target.dataset.output && document.getElementById(e.target.dataset.output);
+    if (output) { output.value = e.target.value + (e.target.dataset.suffix || ""); }
+  });
 
   document.addEventListener("htmx:afterSwap", function (e) {
     var status = document.getElementById("groups-status") || e.detail.target.querySelector("[role=status]");

@@ -111,6 +111,24 @@ def page(browser):
     context.close()
 
 
+# Installed before any page script: a blocked inline script, style or eval shows up as a console error.
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+    `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline code"} ` +
+    `at ${e.sourceFile}:${e.lineNumber}`));
+document.addEventListener("htmx:evalDisallowedError", () => console.error("CSP violation: htmx wanted eval"));
+"""
+
+
+def watch_csp(page):
+    """A list that fills with every Content-Security-Policy violation the page reports while the test runs."""
+    violations = []
+    page.add_init_script(_CSP_WATCH)
+    page.on("console", lambda message: violations.append(message.text)
+            if "CSP violation" in message.text or "Content Security Policy" in message.text else None)
+    return violations
+
+
 def screenshot(page, name):
     """Save a full-page screenshot as a test artefact."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import image_bytes
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +32,7 @@ def _tile_names(page):
 
 
 def test_archivist_flow(live_server, page):
+    csp_violations = watch_csp(page)  # uploads with progress and drag-and-drop work under the CSP
     page.goto(live_server + "/register")
     page.fill("input[name=name]", "Erika")
     page.fill("input[name=email]", "erika@example.org")
@@ -94,3 +95,4 @@ def test_archivist_flow(live_server, page):
     page.click("#upgrade-prompt >> text=See plans")
     expect(page).to_have_url(re.compile(r"/plans$"))
     screenshot(page, "07-plans")
+    assert csp_violations == []

@@ -1,10 +1,18 @@
 """The archivist's review screen in a real browser, with a real huey_consumer process and the shipped model:
 run, expand, keep-best reasons, delete after confirmation, place together (seen in the Items grid), not
-duplicates kept across a re-run, metadata compare, similar items, phone width; the free archive's prompt."""
+duplicates kept across a re-run, metadata compare, side by side, similar items, phone width; the free archive's
+prompt; and no Content-Security-Policy violation anywhere on the way."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, stop_process
+from tests.e2e.conftest import (
+    flask_cli,
+    screenshot,
+    serve,
+    server_env,
+    stop_process,
+    watch_csp,
+)
 from tests.e2e.test_similarity_flow import _consumer, _open_similarity_tab
 
 pytestmark = pytest.mark.e2e
@@ -42,10 +50,14 @@ def test_review_flow(tmp_path, page):
     flask_cli(env, "zeuge", "demo")
     consumer = _consumer(tmp_path, env)
     server, url = serve(tmp_path, env)
+    csp_violations = watch_csp(page)
     try:
         _open_similarity_tab(page, url)
         _run_and_wait(page)
         screenshot(page, "20-review-groups")
+        page.locator("input[name=threshold]").evaluate(  # moving the slider shows its value before any reload
+            "el => { el.value = 80; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+        expect(page.locator("#threshold-out")).to_have_text("80%")
 
         card = _card(page, "kodim01-rescan-small.jpg")
         card.get_by_role("button", name="Expand").click()
@@ -59,6 +71,9 @@ def test_review_flow(tmp_path, page):
         expanded = page.locator(".group-card.expanded")
         expanded.get_by_role("button", name="Keep suggested, delete the rest…").click()
         dialog = expanded.get_by_role("alertdialog")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_have_count(0)
+        expanded.get_by_role("button", name="Keep suggested, delete the rest…").click()
         expect(dialog).to_contain_text("cannot be undone")
         expect(dialog).to_contain_text("kodim01-rescan-small.jpg")
         screenshot(page, "22-review-delete-confirm")
@@ -69,6 +84,14 @@ def test_review_flow(tmp_path, page):
         kodim05 = page.locator(".group-card.expanded", has_text="kodim05-cropped.jpg")
         kodim05.get_by_role("button", name="Compare metadata").click()
         expect(kodim05.locator("table.compare")).to_contain_text("width")
+        kodim05 = page.locator("#" + kodim05.get_attribute("id"))  # the same card while its detail is hidden
+        kodim05.get_by_role("button", name="Side by side").click()
+        expect(kodim05.locator(".side-by-side img")).to_have_count(2)
+        kodim05.locator(".side-by-side input[type=range]").fill("2")
+        kodim05.get_by_role("button", name="Collapse / expand").click()
+        expect(kodim05.locator(".detail")).to_be_hidden()
+        kodim05.get_by_role("button", name="Collapse / expand").click()
+        expect(kodim05.locator(".detail")).to_be_visible()
         kodim05.get_by_role("button", name="Place together").click()
         expect(page.locator(".group-card.expanded", has_text="kodim05-cropped.jpg")).to_contain_text(
             "Placed together at positions")
@@ -133,6 +156,7 @@ def test_review_flow(tmp_path, page):
         page.click("text=Free plan sample")
         page.click("text=3. Similarity")
         expect(page.locator("#upgrade-prompt")).to_contain_text("Pro plan")
+        assert csp_violations == []
     finally:
         stop_process(server)
         stop_process(consumer)

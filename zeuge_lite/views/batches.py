@@ -3,7 +3,7 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
                    send_file, url_for)
 from flask_login import current_user, login_required
 
-from zeuge_lite import catalogue, exporting, queries
+from zeuge_lite import catalogue, exporting, queries, security
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
@@ -163,8 +163,9 @@ def export_zip(batch_id):
     """Download the originals in batch order with a CSV and JSON manifest."""
     batch = batch_or_404(batch_id)
     archive = exporting.batch_zip(batch, queries.items_of_batch(get_db(), batch_id), storage())
-    return send_file(archive, mimetype="application/zip", as_attachment=True,
-                     download_name=exporting.zip_name(batch))
+    response = send_file(archive, mimetype="application/zip")
+    response.headers["Content-Disposition"] = security.attachment(exporting.zip_name(batch))
+    return response
 
 
 @bp.route("/<int:batch_id>/rename", methods=("POST",))

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from zeuge_lite import catalogue, queries
+from zeuge_lite import catalogue, queries, security
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import plan_allows_similarity
@@ -76,15 +76,18 @@ def derived(item_id, kind):
 @bp.route("/<int:item_id>/original")
 @login_required
 def original(item_id):
-    """The untouched original, as uploaded."""
+    """The untouched original, as uploaded: typed by the format its decoder found, always a download."""
     item = item_or_404(item_id)
-    return _send(storage().original_path(item["sha256"], item["ext"]), None, item["filename"])
+    name = security.original_name(item["filename"], item["format"], item["ext"])
+    return _send(storage().original_path(item["sha256"], item["ext"]), security.mimetype_of_format(item["format"]),
+                 security.attachment(name))
 
 
-def _send(path, mimetype, download_name=None):
+def _send(path, mimetype, disposition=None):
     if not path.exists():
         abort(404)
-    response = send_file(path, mimetype=mimetype, download_name=download_name,
-                         as_attachment=download_name is not None, max_age=3600)
+    response = send_file(path, mimetype=mimetype, max_age=3600)
+    if disposition:
+        response.headers["Content-Disposition"] = disposition
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

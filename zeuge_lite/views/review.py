@@ -7,7 +7,7 @@ import io
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
-from zeuge_lite import analysis, queries, review
+from zeuge_lite import analysis, exporting, queries, review, security
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import archive_or_404, can_write, item_or_404
@@ -171,12 +171,15 @@ def export(batch_id, fmt):
     batch = _batch(batch_id)
     cards = batch_cards(batch, _thresholds_from(request.args))
     if fmt == "json":
-        return jsonify(_json_report(cards, _thresholds_from(request.args)))
-    if fmt == "csv":
-        return Response(_csv_report(batch, cards), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename=duplicates-{batch_id}.csv"})
-    thumbs = {m["id"]: _thumb_base64(m) for card in cards for m in card["members"]}
-    return render_template("similarity/report.html", batch=batch, cards=cards, labels=TIER_LABELS, thumbs=thumbs)
+        response = jsonify(_json_report(cards, _thresholds_from(request.args)))
+    elif fmt == "csv":
+        response = Response(_csv_report(batch, cards), mimetype="text/csv")
+    else:  # self-contained (inline styles, data: thumbnails): saved and opened from disk, never shown under our CSP
+        thumbs = {m["id"]: _thumb_base64(m) for card in cards for m in card["members"]}
+        response = Response(render_template("similarity/report.html", batch=batch, cards=cards, labels=TIER_LABELS,
+                                            thumbs=thumbs), mimetype="text/html")
+    response.headers["Content-Disposition"] = security.attachment(f"duplicates-{batch_id}.{fmt}")
+    return response
 
 
 def _thumb_base64(member):
@@ -199,8 +202,8 @@ def _csv_report(batch, cards):
     for number, card in enumerate(cards, start=1):
         keep_id, _reasons = review.keeper(review.with_sharpness(storage(), card["members"]))
         for m in card["members"]:
-            writer.writerow([number, m["id"], m["filename"], card["group"].score, card["group"].tier,
-                             "yes" if m["id"] == keep_id else ""])
+            writer.writerow(exporting.csv_cells([number, m["id"], m["filename"], card["group"].score,
+                                                 card["group"].tier, "yes" if m["id"] == keep_id else ""]))
     return buffer.getvalue()
 
 
