@@ -1,4 +1,5 @@
-"""`flask zeuge ...` commands: demo, plan, scan, model."""
+"""`flask zeuge ...` commands: demo, plan, scan, model, backup, restore."""
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,6 +125,66 @@ def model_fetch_command(name, url):
     except ModelUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} installed and verified; sha256 {digest}. Select it with ZEUGE_MODEL={name}.")
+
+
+@zeuge.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--verify", is_flag=True, help="Re-read the copies already in DEST and replace any that changed.")
+def backup_command(dest, verify):
+    """Back up the database and stored files into DEST while the app runs; a later run copies only what is new."""
+    from zeuge_lite import backup
+    try:
+        report = backup.backup(current_app.config["DATABASE"], Storage(current_app.config["STORAGE_DIR"]), dest,
+                               verify, _stage_echo)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = report.counts
+    click.echo(f"Backed up schema version {report.schema_version}: {counts.get('items', 0)} items, "
+               f"{counts.get('files', 0)} files, {counts.get('runs', 0)} runs to {dest}")
+    _echo_copied("originals", report.originals)
+    _echo_copied("thumbnails and previews", report.derived)
+    _exit_on_problems(report.problems, "The backup is complete but for")
+
+
+@zeuge.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data (stop the app first).")
+def restore_command(src, force):
+    """Restore the backup in SRC into the configured DATABASE and STORAGE_DIR, checking every original."""
+    from zeuge_lite import backup
+    try:
+        report = backup.restore(src, current_app.config["DATABASE"], Storage(current_app.config["STORAGE_DIR"]),
+                                force, _stage_echo)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {report.counts.get('items', 0)} items and {report.counts.get('files', 0)} files into "
+               f"{current_app.config['DATABASE']} (schema version {report.schema_version}).")
+    _echo_copied("originals (sha256 checked)", report.originals)
+    _echo_copied("thumbnails and previews", report.derived)
+    if report.failed_runs:
+        click.echo(f"{report.failed_runs} analysis runs were in progress at backup time: marked failed, run again.")
+    if report.derived.missing:
+        click.echo("Some thumbnails or previews were not in the backup: `flask --app app zeuge check --fix` "
+                   "makes them again.")
+    _exit_on_problems(report.problems, "Restored, but for")
+
+
+def _stage_echo(stage, done, total):
+    if done == 0:
+        click.echo(f"{stage}: {total} to go through" if stage != "database" else "database: taking a snapshot")
+
+
+def _echo_copied(what, copied):
+    click.echo(f"{what}: {copied.copied} copied ({copied.bytes:,} bytes), {copied.present} already there, "
+               f"{copied.missing} missing")
+
+
+def _exit_on_problems(problems, lead):
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        click.echo(f"{lead} {len(problems)} problems.", err=True)
+        sys.exit(1)
 
 
 def init_app(app):
