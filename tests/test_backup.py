@@ -1,10 +1,11 @@
 """Backup, restore and check on real SQLite files with sqlite-vec: a backup taken while a real huey_consumer is
-mid-run and the web goes on writing, incremental copies, a restore that refuses to overwrite."""
+mid-run and the web goes on writing, incremental copies, a restore that refuses to overwrite, and check/--fix."""
 import io
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ from zeuge_lite.storage import Storage, sha256_hex
 from zeuge_lite.tasks import huey
 
 MODEL = "efficientnet-lite0"
+OLD = time.time() - 2 * backup.ORPHAN_GRACE_S
 
 
 def _make_app(folder, **extra):
@@ -311,3 +313,61 @@ def test_restore_checks_every_original_against_its_sha256(source_backup, tmp_pat
 def test_restore_refuses_a_folder_that_is_not_a_backup(tmp_path):
     result = _invoke(_make_app(tmp_path / "new-box"), "restore", str(tmp_path))
     assert result.exit_code != 0 and "is not a Zeuge Lite backup" in result.output
+
+
+def _age(path):
+    os.utime(path, (OLD, OLD))
+    return path
+
+
+def test_check_reports_then_fixes_what_it_can_and_never_deletes_data(app, conn, world, archive):
+    batch_id = world.batch(archive[1])
+    world.upload(batch_id, ("a.jpg", image_bytes(color=(200, 0, 0))), ("b.jpg", image_bytes(color=(0, 0, 200))),
+                 ("c.png", image_bytes("PNG", color=(0, 120, 0))))
+    storage = Storage(app.config["STORAGE_DIR"])
+    lost, thumbless, _ = queries.items_of_batch(conn, batch_id)
+    lost_path = storage.original_path(lost["sha256"], lost["ext"])
+    lost_bytes = lost_path.read_bytes()
+    lost_path.unlink()
+    thumb = storage.derived_path("thumb", thumbless["sha256"])
+    thumb.unlink()
+    orphan = _age(_touch(storage.original_path("f" * 64, "jpg")))
+    temp = _age(_touch(Path(storage.root) / "preview" / "ab" / ".x.jpg.k3j.part"))
+    recent = _touch(storage.original_path("e" * 64, "png"))  # maybe an upload under way
+
+    report = _invoke(app, "check")
+    assert report.exit_code == 1
+    remake = f"thumb missing, would make again from the original: {thumbless['sha256']}"
+    for expected in (f"original missing: {lost_path}", f"item {lost['id']} “a.jpg”", f"would remove: {orphan}",
+                     f"would remove: {temp}", remake, f"left alone: {recent}", "4 problems; `--fix` mends 3"):
+        assert expected in report.output, report.output
+    assert orphan.exists() and temp.exists() and not thumb.exists()  # a check alone changes nothing
+
+    fixed = _invoke(app, "check", "--fix")
+    assert fixed.exit_code == 1 and "1 problems remain" in fixed.output, fixed.output
+    assert not orphan.exists() and not temp.exists() and recent.exists()
+    with Image.open(thumb) as image:
+        assert image.format == "JPEG" and max(image.size) <= app.config["THUMB_SIZE"]
+    assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 3  # the lost original's item stays
+
+    again = _invoke(app, "check")
+    assert again.exit_code == 1 and "original missing" in again.output and "would" not in again.output
+    lost_path.write_bytes(lost_bytes)  # brought back from a backup
+    recent.unlink()
+    clean = _invoke(app, "check")
+    assert clean.exit_code == 0 and "No problems found." in clean.output, clean.output
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"partial")
+    return path
+
+
+def test_check_reports_rows_that_point_nowhere(app, conn, world, archive):
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("INSERT INTO responses (item_id, body) VALUES (999, 'orphaned')")
+    result = _invoke(app, "check")
+    assert result.exit_code == 1 and "database: responses row 1 points at a missing items row" in result.output
+    conn.execute("DELETE FROM responses")
+    assert _invoke(app, "check").exit_code == 0

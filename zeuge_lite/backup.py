@@ -1,4 +1,4 @@
-"""Online backup and restore of the database and the stored files. Plain functions; no Flask here.
+"""Online backup, restore and check of the database and the stored files. Plain functions; no Flask here.
 
 A backup folder holds `zeuge.sqlite3` (a snapshot made with SQLite's backup API), `manifest.json` and
 `storage/` in the live storage's layout (originals, thumbnails, previews). The snapshot is taken first, then
@@ -13,14 +13,16 @@ import os
 import shutil
 import stat
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from zeuge_lite import __version__
+from zeuge_lite import __version__, ingest
 from zeuge_lite import queries_backup as qb
 from zeuge_lite.db import connect, migrate, sqlite, transaction
 from zeuge_lite.schema import MIGRATIONS
+from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.storage import DERIVED_KINDS, Storage
 
 FORMAT = 1
@@ -29,8 +31,11 @@ MANIFEST_NAME = "manifest.json"
 STORAGE_NAME = "storage"
 LOCK_NAME = ".backup.lock"
 TEMP_SUFFIX = ".part"
+STORED_KINDS = ("originals",) + DERIVED_KINDS
 CHUNK = 1 << 20
 SNAPSHOT_ATTEMPTS = 3
+# Uploads write their files before their row commits: a younger unreferenced file may be an upload under way.
+ORPHAN_GRACE_S = 3600
 RESTORED_RUN_REASON = ("The backup was taken while this run was queued or running, and the job queue is not part "
                        "of a backup. Run the analysis again: photos analysed before the backup are kept.")
 
@@ -89,6 +94,35 @@ class RestoreReport:
     derived: Copied
     problems: list
     failed_runs: int
+
+
+@dataclass
+class CheckReport:
+    """What `zeuge check` found: problems only a person can mend, and those --fix can."""
+    database: list = field(default_factory=list)
+    missing_originals: list = field(default_factory=list)
+    orphans: list = field(default_factory=list)
+    temp_files: list = field(default_factory=list)
+    missing_derived: list = field(default_factory=list)
+    recent: list = field(default_factory=list)
+
+    @property
+    def fixable(self):
+        """How many problems --fix can mend."""
+        return len(self.orphans) + len(self.temp_files) + len(self.missing_derived)
+
+    @property
+    def problems(self):
+        """How many problems there are in all."""
+        return len(self.database) + len(self.missing_originals) + self.fixable
+
+
+@dataclass
+class FixReport:
+    """What --fix did."""
+    removed: list = field(default_factory=list)
+    regenerated: int = 0
+    failed: list = field(default_factory=list)
 
 
 def _quiet(_stage, _done, _total):
@@ -400,3 +434,77 @@ def _install_database(snapshot, db_path):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     os.replace(part, db_path)
     return version, failed_runs
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def check(conn, storage, now=None, grace_s=ORPHAN_GRACE_S):
+    """Check the database and the storage against each other; change nothing."""
+    on_disk = _files_on_disk(storage)  # first: a file written later belongs to a row read below
+    report = CheckReport(database=qb.integrity_problems(conn) + qb.foreign_key_problems(conn))
+    expected = _check_rows(conn, storage, report)
+    now = time.time() if now is None else now
+    for path, mtime in on_disk:
+        if path in expected:
+            continue
+        if now - mtime < grace_s:
+            report.recent.append(path)
+        elif path.name.endswith(TEMP_SUFFIX):
+            report.temp_files.append(path)
+        else:
+            report.orphans.append(path)
+    return report
+
+
+def _check_rows(conn, storage, report):
+    """Note missing originals and derived images in report; return every path the rows name."""
+    expected, missing = set(), {}
+    for row in qb.stored_files(conn):
+        sha256, original = row["sha256"], storage.original_path(row["sha256"], row["ext"])
+        derived = {kind: storage.derived_path(kind, sha256) for kind in DERIVED_KINDS}
+        expected.update([original, *derived.values()])
+        if not _is_regular(original):
+            missing[sha256] = (original, "missing")
+        elif original.stat().st_size != row["size"]:
+            missing[sha256] = (original, "damaged (its size is not the size recorded at upload)")
+        elif absent := [kind for kind, path in derived.items() if not _is_regular(path)]:
+            report.missing_derived.append((sha256, row["ext"], absent))
+    still = qb.still_stored(conn, missing) if missing else set()  # not deleted while we looked
+    items = qb.items_with_content(conn, still) if still else []
+    report.missing_originals = [{"path": path, "reason": reason,
+                                 "items": [dict(i) for i in items if i["sha256"] == sha256]}
+                                for sha256, (path, reason) in missing.items() if sha256 in still]
+    return expected
+
+
+def _files_on_disk(storage):
+    """(path, modification time) of every file under the storage's originals, thumb and preview folders."""
+    found = []
+    for kind in STORED_KINDS:
+        for folder, _dirs, names in os.walk(Path(storage.root) / kind):
+            for name in names:
+                path = Path(folder) / name
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((path, path.lstat().st_mtime))
+    return found
+
+
+def fix(conn, storage, limits, report):
+    """Remove orphans and leftover temp files, make missing derived images again; never touch data rows."""
+    done = FixReport()
+    claimed = qb.still_stored(conn, {_sha_of(p) for p in report.orphans})  # an upload may have reused one since
+    for path in report.temp_files + [p for p in report.orphans if _sha_of(p) not in claimed]:
+        path.unlink(missing_ok=True)
+        done.removed.append(path)
+    for sha256, ext, _kinds in report.missing_derived:
+        try:
+            ingest.regenerate_derived(storage, limits, sha256, ext)
+            done.regenerated += 1
+        except (ImageRejected, OSError) as exc:
+            done.failed.append(f"{sha256}.{ext}: {exc}")
+    return done
+
+
+def _sha_of(path):
+    return path.name.split(".", 1)[0]

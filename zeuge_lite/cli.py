@@ -1,4 +1,4 @@
-"""`flask zeuge ...` commands: demo, plan, scan, model, backup, restore."""
+"""`flask zeuge ...` commands: demo, plan, scan, model, backup, restore, check."""
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -167,6 +167,52 @@ def restore_command(src, force):
         click.echo("Some thumbnails or previews were not in the backup: `flask --app app zeuge check --fix` "
                    "makes them again.")
     _exit_on_problems(report.problems, "Restored, but for")
+
+
+@zeuge.command("check")
+@click.option("--fix", "fixing", is_flag=True,
+              help="Remove orphaned and temp files, make missing thumbnails and previews again.")
+def check_command(fixing):
+    """Check the database and the stored files; say what --fix would do, or do it. Exit 1 if problems remain."""
+    from zeuge_lite import backup
+    conn, storage = _connection(), Storage(current_app.config["STORAGE_DIR"])
+    try:
+        report = backup.check(conn, storage)
+        _echo_check(report, fixing)
+        if fixing and report.fixable:
+            done = backup.fix(conn, storage, limits_from_config(current_app.config), report)
+            click.echo(f"Fixed: removed {len(done.removed)} files, made {done.regenerated} derived images again.")
+            for failure in done.failed:
+                click.echo(f"could not make again: {failure}")
+            report = backup.check(conn, storage)
+            click.echo(f"Checked again: {report.problems} problems remain.")
+    finally:
+        conn.close()
+    if report.problems:
+        sys.exit(1)
+    click.echo("No problems found.")
+
+
+def _echo_check(report, fixing):
+    """Say what a check found, and what --fix does (or would do) about it."""
+    will = "removing" if fixing else "would remove"
+    for message in report.database:
+        click.echo(f"database: {message}")
+    for missing in report.missing_originals:
+        names = ", ".join(f"item {i['id']} “{i['filename']}” (batch {i['batch_id']})" for i in missing["items"])
+        click.echo(f"original {missing['reason']}: {missing['path']} — {names or 'no item'}; restore it from a "
+                   "backup (never fixed by deleting data)")
+    for path in report.orphans:
+        click.echo(f"orphan (no row names it), {will}: {path}")
+    for path in report.temp_files:
+        click.echo(f"leftover temp file, {will}: {path}")
+    for sha256, ext, kinds in report.missing_derived:
+        verb = "making again" if fixing else "would make again"
+        click.echo(f"{' and '.join(kinds)} missing, {verb} from the original: {sha256}.{ext}")
+    for path in report.recent:
+        click.echo(f"unreferenced but recent (maybe an upload under way), left alone: {path}")
+    if report.problems and not fixing:
+        click.echo(f"{report.problems} problems; `--fix` mends {report.fixable} of them.")
 
 
 def _stage_echo(stage, done, total):

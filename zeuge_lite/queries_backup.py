@@ -19,6 +19,13 @@ def still_stored(conn, sha256s):
         "SELECT sha256 FROM files WHERE sha256 IN (SELECT value FROM json_each(?))", (_json(sha256s),))}
 
 
+def items_with_content(conn, sha256s):
+    """Items (id, batch, file name, sha256) that show any of these contents."""
+    return conn.execute(
+        "SELECT id, batch_id, filename, sha256 FROM items WHERE sha256 IN (SELECT value FROM json_each(?)) "
+        "ORDER BY batch_id, position, id", (_json(sha256s),)).fetchall()
+
+
 def existing_tables(conn):
     """Names of the database's ordinary tables."""
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -47,6 +54,12 @@ def integrity_problems(conn, quick=False):
     """SQLite's own integrity check as messages; empty when the file is sound."""
     pragma = "quick_check" if quick else "integrity_check"
     return [row[0] for row in conn.execute(f"PRAGMA {pragma}") if row[0] != "ok"]
+
+
+def foreign_key_problems(conn):
+    """Rows that point at a parent row that does not exist, as messages."""
+    return [f"{row[0]} row {row[1]} points at a missing {row[2]} row"
+            for row in conn.execute("PRAGMA foreign_key_check")]
 
 
 def fail_active_runs(conn, reason):
