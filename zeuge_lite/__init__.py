@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Flask
 
+__version__ = "0.3.0"  # recorded in backups' manifests
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,4 +1,5 @@
-"""`flask zeuge ...` commands: demo, plan, scan, model."""
+"""`flask zeuge ...` commands: demo, plan, scan, model, backup, restore, check."""
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,6 +125,112 @@ def model_fetch_command(name, url):
     except ModelUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} installed and verified; sha256 {digest}. Select it with ZEUGE_MODEL={name}.")
+
+
+@zeuge.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--verify", is_flag=True, help="Re-read the copies already in DEST and replace any that changed.")
+def backup_command(dest, verify):
+    """Back up the database and stored files into DEST while the app runs; a later run copies only what is new."""
+    from zeuge_lite import backup
+    try:
+        report = backup.backup(current_app.config["DATABASE"], Storage(current_app.config["STORAGE_DIR"]), dest,
+                               verify, _stage_echo)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    counts = report.counts
+    click.echo(f"Backed up schema version {report.schema_version}: {counts.get('items', 0)} items, "
+               f"{counts.get('files', 0)} files, {counts.get('runs', 0)} runs to {dest}")
+    _echo_copied("originals", report.originals)
+    _echo_copied("thumbnails and previews", report.derived)
+    _exit_on_problems(report.problems, "The backup is complete but for")
+
+
+@zeuge.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data (stop the app first).")
+def restore_command(src, force):
+    """Restore the backup in SRC into the configured DATABASE and STORAGE_DIR, checking every original."""
+    from zeuge_lite import backup
+    try:
+        report = backup.restore(src, current_app.config["DATABASE"], Storage(current_app.config["STORAGE_DIR"]),
+                                force, _stage_echo)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {report.counts.get('items', 0)} items and {report.counts.get('files', 0)} files into "
+               f"{current_app.config['DATABASE']} (schema version {report.schema_version}).")
+    _echo_copied("originals (sha256 checked)", report.originals)
+    _echo_copied("thumbnails and previews", report.derived)
+    if report.failed_runs:
+        click.echo(f"{report.failed_runs} analysis runs were in progress at backup time: marked failed, run again.")
+    if report.derived.missing:
+        click.echo("Some thumbnails or previews were not in the backup: `flask --app app zeuge check --fix` "
+                   "makes them again.")
+    _exit_on_problems(report.problems, "Restored, but for")
+
+
+@zeuge.command("check")
+@click.option("--fix", "fixing", is_flag=True,
+              help="Remove orphaned and temp files, make missing thumbnails and previews again.")
+def check_command(fixing):
+    """Check the database and the stored files; say what --fix would do, or do it. Exit 1 if problems remain."""
+    from zeuge_lite import backup
+    conn, storage = _connection(), Storage(current_app.config["STORAGE_DIR"])
+    try:
+        report = backup.check(conn, storage)
+        _echo_check(report, fixing)
+        if fixing and report.fixable:
+            done = backup.fix(conn, storage, limits_from_config(current_app.config), report)
+            click.echo(f"Fixed: removed {len(done.removed)} files, made {done.regenerated} derived images again.")
+            for failure in done.failed:
+                click.echo(f"could not make again: {failure}")
+            report = backup.check(conn, storage)
+            click.echo(f"Checked again: {report.problems} problems remain.")
+    finally:
+        conn.close()
+    if report.problems:
+        sys.exit(1)
+    click.echo("No problems found.")
+
+
+def _echo_check(report, fixing):
+    """Say what a check found, and what --fix does (or would do) about it."""
+    will = "removing" if fixing else "would remove"
+    for message in report.database:
+        click.echo(f"database: {message}")
+    for missing in report.missing_originals:
+        names = ", ".join(f"item {i['id']} “{i['filename']}” (batch {i['batch_id']})" for i in missing["items"])
+        click.echo(f"original {missing['reason']}: {missing['path']} — {names or 'no item'}; restore it from a "
+                   "backup (never fixed by deleting data)")
+    for path in report.orphans:
+        click.echo(f"orphan (no row names it), {will}: {path}")
+    for path in report.temp_files:
+        click.echo(f"leftover temp file, {will}: {path}")
+    for sha256, ext, kinds in report.missing_derived:
+        verb = "making again" if fixing else "would make again"
+        click.echo(f"{' and '.join(kinds)} missing, {verb} from the original: {sha256}.{ext}")
+    for path in report.recent:
+        click.echo(f"unreferenced but recent (maybe an upload under way), left alone: {path}")
+    if report.problems and not fixing:
+        click.echo(f"{report.problems} problems; `--fix` mends {report.fixable} of them.")
+
+
+def _stage_echo(stage, done, total):
+    if done == 0:
+        click.echo(f"{stage}: {total} to go through" if stage != "database" else "database: taking a snapshot")
+
+
+def _echo_copied(what, copied):
+    click.echo(f"{what}: {copied.copied} copied ({copied.bytes:,} bytes), {copied.present} already there, "
+               f"{copied.missing} missing")
+
+
+def _exit_on_problems(problems, lead):
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        click.echo(f"{lead} {len(problems)} problems.", err=True)
+        sys.exit(1)
 
 
 def init_app(app):

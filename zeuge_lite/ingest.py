@@ -64,11 +64,22 @@ def _store(storage, limits, data, sha256):
     """Decode once for the derived images and the sharpness figure, then keep the original untouched."""
     image = open_image(data, limits.max_pixels)
     info = image_info(image)
+    sharpness_value = round(sharpness(save_derived_images(storage, limits, image, sha256)), 1)
+    storage.save_original(data, sha256, info.ext)
+    return info, sharpness_value
+
+
+def save_derived_images(storage, limits, image, sha256):
+    """Write the preview and thumbnail of an opened image (upload, or `zeuge check --fix`); return the preview."""
     preview = decode_rgb(image, limits.preview_size)
-    sharpness_value = round(sharpness(preview), 1)
     storage.save_derived("preview", sha256, preview, quality=88)
     thumb = preview.copy()
     thumb.thumbnail((limits.thumb_size, limits.thumb_size))
     storage.save_derived("thumb", sha256, thumb, quality=82)
-    storage.save_original(data, sha256, info.ext)
-    return info, sharpness_value
+    return preview
+
+
+def regenerate_derived(storage, limits, sha256, ext):
+    """Make the preview and thumbnail again from the stored original (they are derived, never precious)."""
+    with open_image(storage.original_path(sha256, ext), limits.max_pixels) as image:
+        save_derived_images(storage, limits, image, sha256)
