@@ -148,3 +148,12 @@ def test_every_page_a_member_can_open_works_on_a_read_only_connection(app, world
         assert status < 500, (url, status)
         checked.append(rule.endpoint)
     assert len(checked) > 25 and {"similarity.progress", "similarity.groups", "items.show"} <= set(checked)
+
+
+def test_the_workers_beat_forgets_expired_logins(world, conn):
+    world.user("u@x.org")
+    world.login("u@x.org")
+    conn.execute("UPDATE sessions SET expires_at = datetime('now', '-1 minute')")
+    world.login("u@x.org")  # a second, current login
+    tasks.beat(conn, "host:1", [], stale_s=120)
+    assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1

@@ -73,7 +73,9 @@ def _beat_forever():
 
 
 def beat(conn, name, run_ids, stale_s):
-    """One sign of life: this worker is seen, its runs are alive, runs of dead workers are marked failed."""
+    """One sign of life: this worker is seen, its runs are alive, runs of dead workers are marked failed;
+    expired logins are forgotten on the way."""
+    from zeuge_lite import queries
     from zeuge_lite import queries_similarity as qs
     from zeuge_lite.analysis import STALE_REASON
     from zeuge_lite.db import transaction
@@ -83,6 +85,7 @@ def beat(conn, name, run_ids, stale_s):
             qs.beat_runs(conn, run_ids)
             qs.fail_stalled_runs(conn, stale_s, STALE_REASON)
             qs.forget_old_workers(conn, 86400)
+            queries.delete_expired_sessions(conn)
     except Exception:  # a locked or missing database must not end the worker's signs of life for good
         log.exception("could not record the worker's signs of life")
 
