@@ -3,7 +3,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 try:  # HEIC/HEIF support is optional: pillow-heif may not install everywhere.
     import pillow_heif
@@ -45,7 +45,7 @@ class ImageInfo:
 
 
 def open_image(source, max_pixels):
-    """Open bytes or a path lazily, refusing unknown formats and images over max_pixels."""
+    """Open bytes or a path lazily (header only), refusing unknown formats and images over max_pixels."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageRejected("The file is empty.")
@@ -54,8 +54,8 @@ def open_image(source, max_pixels):
         image = Image.open(source)
     except UnidentifiedImageError:
         raise ImageRejected("This is not an image file we can read (JPEG, PNG, TIFF, WebP, GIF or HEIC).") from None
-    except OSError as exc:
-        raise ImageRejected(f"The image data is broken or truncated ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise anything from OSError to struct.error on bad headers
+        raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
     if image.format not in ACCEPTED_FORMATS:
         raise ImageRejected(f"{image.format} files are not accepted; use JPEG, PNG, TIFF, WebP, GIF or HEIC.")
     if image.width * image.height > max_pixels:
@@ -65,15 +65,44 @@ def open_image(source, max_pixels):
 
 
 def image_info(image):
-    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image."""
-    exif = image.getexif()
-    dpi = image.info.get("dpi")
+    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image; metadata that
+    cannot be read (a damaged EXIF block, a resolution of 1/0) is left out rather than failing the file."""
+    exif = read_exif(image)
     return ImageInfo(
         format=image.format, ext=ACCEPTED_FORMATS[image.format], mode=image.mode,
-        bit_depth=_bit_depth(image), width=image.width, height=image.height,
-        dpi=int(round(float(dpi[0]))) if dpi and dpi[0] else None,
-        frames=getattr(image, "n_frames", 1), taken_at=_exif_date(exif), camera=_exif_camera(exif),
-        orientation=exif.get(EXIF_ORIENTATION))
+        bit_depth=_bit_depth(image), width=image.width, height=image.height, dpi=_dpi(image),
+        frames=_frames(image), taken_at=_quietly(_exif_date, exif), camera=_quietly(_exif_camera, exif),
+        orientation=exif_orientation(exif))
+
+
+def read_exif(image):
+    """The image's EXIF block, or an empty one when it is missing or unreadable (lost metadata, not a broken
+    image)."""
+    return _quietly(image.getexif) or Image.Exif()
+
+
+def exif_orientation(exif):
+    """The EXIF orientation 1..8, or None when absent or nonsense."""
+    value = _quietly(exif.get, EXIF_ORIENTATION)
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def _quietly(read, *args):
+    try:
+        return read(*args)
+    except Exception:  # noqa: BLE001 - one unreadable metadata field is dropped, the rest is kept
+        return None
+
+
+def _dpi(image):
+    # absent, or a resolution such as 1/0 (NaN) or an odd type in a damaged header: no DPI
+    dpi = _quietly(lambda: round(float(image.info["dpi"][0])))
+    return dpi if dpi is not None and 0 < dpi < 1_000_000 else None
+
+
+def _frames(image):
+    frames = _quietly(getattr, image, "n_frames", 1)
+    return frames if isinstance(frames, int) and frames > 0 else 1
 
 
 def _bit_depth(image):
@@ -100,19 +129,41 @@ def _exif_camera(exif):
 
 
 def decode_rgb(image, max_side=None):
-    """Decode the first frame to upright 8-bit RGB, at most max_side pixels on the long side."""
+    """Decode the first frame to upright 8-bit RGB, at most max_side pixels on the long side; broken data of
+    any kind becomes ImageRejected."""
     if max_side and image.format == "JPEG":
-        image.draft("RGB", (max_side, max_side))  # decode at 1/2..1/8 scale when that is enough
+        _quietly(image.draft, "RGB", (max_side, max_side))  # decode at 1/2..1/8 scale when that is enough
     try:
-        image.seek(0)
-        image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"The image data is broken or truncated ({exc}).") from None
-    upright = ImageOps.exif_transpose(image) or image
-    rgb = to_rgb8(upright)
+        return _decode_pillow(image, max_side)
+    except MemoryError:
+        raise ImageRejected("There was not enough memory to decode this image.") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow and pillow-heif raise many types on damaged data
+        raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
+
+
+def _decode_pillow(image, max_side):
+    image.seek(0)
+    image.load()
+    rgb = to_rgb8(_upright(image))
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     return rgb
+
+
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}
+
+
+def _upright(image):
+    """Apply the EXIF orientation (as ImageOps.exif_transpose does); an unreadable EXIF block leaves it as is."""
+    turn = _TURNS.get(exif_orientation(read_exif(image)))
+    return image.transpose(turn) if turn else image
+
+
+def _reason(exc):
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def to_rgb8(image):
