@@ -1,6 +1,7 @@
 """Damaged files (truncations and bit flips of valid JPEG, PNG, APNG, TIFF, WebP, GIF and HEIC made with Pillow)
-through every door that decodes: the upload endpoint, the analysis (parallel.analyse_file) and find-a-photo.
-Each must answer with the image or a refusal, never an error, and a refused upload leaves nothing behind.
+through every door that decodes: the upload endpoint, the analysis (parallel.analyse_file), find-a-photo, and
+the libvips path that large images take. Each must answer with the image or a refusal, never an error, and a
+refused upload leaves nothing behind.
 
 Reproducible in CI: examples are derandomized (the same ones every run) and no example database is kept.
 ZEUGE_FUZZ_SCALE=20 runs twenty times as many, randomized, to hunt locally."""
@@ -15,8 +16,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from zeuge_lite import queries
-from zeuge_lite.similarity import parallel
-from zeuge_lite.similarity.decode import decode_rgb, open_image
+from zeuge_lite.similarity import decode, parallel
+from zeuge_lite.similarity.decode import (
+    ImageRejected,
+    decode_rgb,
+    image_info,
+    open_image,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about each damaged tag
 SCALE = int(os.environ.get("ZEUGE_FUZZ_SCALE", "1"))
@@ -139,3 +145,19 @@ def test_damaged_photo_in_find_a_photo_is_searched_or_refused_never_an_error(wor
     response = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(data), "outside.img")},
                            content_type="multipart/form-data")
     assert response.status_code in (200, 422), response.status_code
+
+
+@fuzz_settings(300)
+@given(sample=damaged_files())
+def test_damaged_file_on_the_large_image_path_decodes_or_is_refused(monkeypatch, sample):
+    """The libvips (and large-HEIC) path, as a 100 MP scan takes it, on small damaged files."""
+    monkeypatch.setattr(decode, "PILLOW_MAX_PIXELS", 0)
+    _name, data = sample
+    try:
+        image = open_image(data, 10**6)
+        image_info(image)
+        rgb = decode_rgb(image, 320)
+    except ImageRejected as exc:
+        assert str(exc)
+        return
+    assert rgb.mode == "RGB" and max(rgb.size) <= 320
