@@ -1,6 +1,7 @@
 """Uploads: accepted formats and modes, refusals with a reason, exact duplicates, the batch stays intact."""
 import io
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -254,3 +255,41 @@ def test_start_up_sweeps_old_part_files_but_not_one_being_written(app, tmp_path)
     create_app({**app.config, "TESTING": True})
     assert not old.exists()
     assert fresh.exists() and kept.exists()
+
+
+# File names: one sanitiser at ingest; exports and downloads also survive names stored before it.
+
+def test_a_200000_character_name_is_cut_to_255_bytes_keeping_the_extension_and_the_zip_works(world, batch):
+    name = "Ä" * 200_000 + ".jpg"
+    result, = world.upload(batch, (name, image_bytes("JPEG")))
+    assert result["status"] == "added"
+    assert len(result["filename"].encode()) <= 255 and result["filename"].endswith("Ä.jpg")
+    response = world.client.get(f"/batches/{batch}/export.zip")
+    assert response.status_code == 200
+    member, = [n for n in zipfile.ZipFile(io.BytesIO(response.data)).namelist() if n.endswith(".jpg")]
+    assert len(member.encode()) <= 255 and member.startswith("0001_Ä")
+
+
+def test_nul_control_and_bidi_characters_are_stripped_and_the_download_works(world, batch, client):
+    data = image_bytes("PNG")
+    name = "in\x00voice\u202egnp.exe\u2066\x07\u200f.png"
+    result, = world.upload(batch, (name, data))
+    assert result["filename"] == "invoicegnp.exe.png"
+    response = client.get(f"/items/{result['item_id']}/original")
+    assert response.status_code == 200 and response.data == data
+    assert "invoicegnp.exe.png" in response.headers["Content-Disposition"]
+
+
+def test_names_stored_before_the_sanitiser_still_export_and_download(world, batch, conn, client):
+    data = image_bytes("PNG")
+    item_id = world.upload(batch, ("plain.png", data))[0]["item_id"]
+    conn.execute("UPDATE items SET filename = ? WHERE id = ?", ("x\x00y\u202e" + "z" * 200_000 + ".png", item_id))
+    conn.commit()
+    response = client.get(f"/batches/{batch}/export.zip")
+    assert response.status_code == 200
+    bundle = zipfile.ZipFile(io.BytesIO(response.data))
+    member, = [n for n in bundle.namelist() if n.endswith(".png")]
+    assert member.startswith("0001_xyzzz") and len(member.encode()) <= 255
+    assert bundle.read(member) == data
+    download = client.get(f"/items/{item_id}/original")
+    assert download.status_code == 200 and download.data == data

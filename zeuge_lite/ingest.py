@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 
 from zeuge_lite import queries
 from zeuge_lite.db import transaction
+from zeuge_lite.filenames import clean_filename
 from zeuge_lite.similarity.decode import (
     ImageRejected,
     decode_rgb,
@@ -53,7 +54,7 @@ def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
     """Check and store one file; never raises for bad input, the result says what happened.
 
     Raises DiskFull when the disk is full, after removing what it wrote: no item row, no files, no .part."""
-    filename = (filename or "").strip() or "unnamed"
+    filename = clean_filename(filename)
     if not data:
         return IngestResult(filename, "refused", "The file is empty.")
     if len(data) > limits.max_file_bytes:

@@ -9,6 +9,7 @@ from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.similarity.decode import HEIF_SUPPORTED
+from zeuge_lite.filenames import clean_filename
 from zeuge_lite.ingest import DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, limits_from_config
 from zeuge_lite.views import storage
 
@@ -79,7 +80,7 @@ def _ingest_all(batch_id):
 
 
 def _disk_full_result(filename, message):
-    return {"filename": filename or "", "status": "refused", "message": message, "item_id": None}
+    return {"filename": clean_filename(filename), "status": "refused", "message": message, "item_id": None}
 
 
 def _ingest(batch_id, file_storage):
