@@ -1,6 +1,7 @@
 """Uploads: accepted formats and modes, refusals with a reason, exact duplicates, the batch stays intact."""
 import io
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -155,3 +156,140 @@ def test_sharpness_is_recorded_at_upload_from_the_same_decode(world, batch, conn
     value = {r["filename"]: conn.execute("SELECT sharpness FROM files JOIN items USING (sha256) WHERE items.id = ?",
                                          (r["item_id"],)).fetchone()[0] for r in results}
     assert value["sharp.png"] > 2 * value["soft.png"] > 0
+
+
+# Disk full: real ENOSPC is hard to make in CI, so the one write seam (storage.write_bytes) fails as it would.
+
+def _disk_fills_up_after(monkeypatch, writes_that_succeed):
+    import errno
+
+    from zeuge_lite import storage as storage_module
+    real, done = storage_module.write_bytes, [0]
+
+    def write_bytes(handle, data):
+        if done[0] >= writes_that_succeed:
+            handle.write(data[: len(data) // 2])  # a half-written .part file, as a full disk leaves it
+            raise OSError(errno.ENOSPC, "No space left on device")
+        done[0] += 1
+        real(handle, data)
+
+    monkeypatch.setattr(storage_module, "write_bytes", write_bytes)
+
+
+def _files_under(app):
+    from pathlib import Path
+    root = Path(app.config["STORAGE_DIR"])
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.mark.parametrize("writes_that_succeed", [0, 1, 2])  # preview, thumbnail, original
+def test_a_full_disk_answers_507_and_leaves_no_row_no_file_no_part(world, batch, app, conn, monkeypatch,
+                                                                  writes_that_succeed):
+    world.upload(batch, ("first.png", image_bytes("PNG")))
+    files_before = _files_under(app)
+    _disk_fills_up_after(monkeypatch, writes_that_succeed)
+    response = world.client.post(f"/batches/{batch}/upload",
+                                 data={"files": [(io.BytesIO(image_bytes("JPEG")), "second.jpg")]},
+                                 headers={"Accept": "application/json"}, content_type="multipart/form-data")
+    assert response.status_code == 507
+    result, = response.get_json()["results"]
+    assert result["status"] == "refused" and result["filename"] == "second.jpg"
+    assert "disk is full; nothing was saved" in result["message"]
+    assert _files_under(app) == files_before
+    assert [i["filename"] for i in queries.items_of_batch(conn, batch)] == ["first.png"]
+
+
+def test_a_full_database_is_a_full_disk_too_and_the_written_files_go_again(world, batch, app, conn, monkeypatch):
+    import sqlite3
+
+    def full(*_args):
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = 13
+        raise error
+
+    monkeypatch.setattr(queries, "add_item", full)
+    response = world.client.post(f"/batches/{batch}/upload",
+                                 data={"files": [(io.BytesIO(image_bytes("PNG")), "a.png")]},
+                                 headers={"Accept": "application/json"}, content_type="multipart/form-data")
+    assert response.status_code == 507
+    assert _files_under(app) == []
+    assert conn.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 0
+
+
+def test_a_full_disk_stops_a_many_file_upload_and_says_so_per_file(world, batch, app, conn, monkeypatch):
+    _disk_fills_up_after(monkeypatch, 3)  # the first file lands whole
+    files = [("a.png", image_bytes("PNG")), ("b.jpg", image_bytes("JPEG")), ("c.gif", image_bytes("GIF"))]
+    response = world.client.post(f"/batches/{batch}/upload",
+                                 data={"files": [(io.BytesIO(d), n) for n, d in files]},
+                                 headers={"Accept": "application/json"}, content_type="multipart/form-data")
+    assert response.status_code == 507
+    results = response.get_json()["results"]
+    assert [(r["filename"], r["status"]) for r in results] == [("a.png", "added"), ("b.jpg", "refused"),
+                                                               ("c.gif", "refused")]
+    assert "Not tried" in results[2]["message"]
+    assert [i["filename"] for i in queries.items_of_batch(conn, batch)] == ["a.png"]
+
+
+def test_the_upload_form_without_javascript_shows_the_full_disk_too(world, batch, monkeypatch):
+    _disk_fills_up_after(monkeypatch, 0)
+    response = world.client.post(f"/batches/{batch}/upload",
+                                 data={"files": [(io.BytesIO(image_bytes("PNG")), "a.png")]},
+                                 content_type="multipart/form-data")
+    assert response.status_code == 507
+    assert "disk is full" in response.get_data(as_text=True)
+
+
+def test_start_up_sweeps_old_part_files_but_not_one_being_written(app, tmp_path):
+    import os
+    import time
+
+    from zeuge_lite import create_app
+    folder = tmp_path / "storage" / "originals" / "ab"
+    folder.mkdir(parents=True)
+    old, fresh, kept = folder / "tmpold.part", folder / "tmpnew.part", folder / ("ab" * 32 + ".jpg")
+    for path in (old, fresh, kept):
+        path.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    os.utime(kept, (an_hour_ago, an_hour_ago))
+    create_app({**app.config, "TESTING": True})
+    assert not old.exists()
+    assert fresh.exists() and kept.exists()
+
+
+# File names: one sanitiser at ingest; exports and downloads also survive names stored before it.
+
+def test_a_200000_character_name_is_cut_to_255_bytes_keeping_the_extension_and_the_zip_works(world, batch):
+    name = "Ä" * 200_000 + ".jpg"
+    result, = world.upload(batch, (name, image_bytes("JPEG")))
+    assert result["status"] == "added"
+    assert len(result["filename"].encode()) <= 255 and result["filename"].endswith("Ä.jpg")
+    response = world.client.get(f"/batches/{batch}/export.zip")
+    assert response.status_code == 200
+    member, = [n for n in zipfile.ZipFile(io.BytesIO(response.data)).namelist() if n.endswith(".jpg")]
+    assert len(member.encode()) <= 255 and member.startswith("0001_Ä")
+
+
+def test_nul_control_and_bidi_characters_are_stripped_and_the_download_works(world, batch, client):
+    data = image_bytes("PNG")
+    name = "in\x00voice\u202egnp.exe\u2066\x07\u200f.png"
+    result, = world.upload(batch, (name, data))
+    assert result["filename"] == "invoicegnp.exe.png"
+    response = client.get(f"/items/{result['item_id']}/original")
+    assert response.status_code == 200 and response.data == data
+    assert "invoicegnp.exe.png" in response.headers["Content-Disposition"]
+
+
+def test_names_stored_before_the_sanitiser_still_export_and_download(world, batch, conn, client):
+    data = image_bytes("PNG")
+    item_id = world.upload(batch, ("plain.png", data))[0]["item_id"]
+    conn.execute("UPDATE items SET filename = ? WHERE id = ?", ("x\x00y\u202e" + "z" * 200_000 + ".png", item_id))
+    conn.commit()
+    response = client.get(f"/batches/{batch}/export.zip")
+    assert response.status_code == 200
+    bundle = zipfile.ZipFile(io.BytesIO(response.data))
+    member, = [n for n in bundle.namelist() if n.endswith(".png")]
+    assert member.startswith("0001_xyzzz") and len(member.encode()) <= 255
+    assert bundle.read(member) == data
+    download = client.get(f"/items/{item_id}/original")
+    assert download.status_code == 200 and download.data == data

@@ -6,6 +6,7 @@ import re
 import tempfile
 import zipfile
 
+from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
 from zeuge_lite.queries import ITEM_FIELDS
 
 MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "size", "taken_at", "camera")
@@ -34,9 +35,11 @@ def zip_name(batch):
 
 
 def archive_member_name(position, filename):
-    """The file's name inside the ZIP: its position first, so the ZIP sorts in batch order."""
-    safe = re.sub(r"[\\/:\x00]+", "_", filename).lstrip(".") or "item"
-    return f"{position:04d}_{safe}"
+    """The file's name inside the ZIP: its position first, so the ZIP sorts in batch order; cleaned and cut to
+    255 bytes even for names stored before uploads were cleaned (a ZIP name must stay under 64 KiB)."""
+    prefix = f"{position:04d}_"
+    safe = re.sub(r"[\\/:]+", "_", filename or "").lstrip(".")
+    return prefix + clean_filename(safe, MAX_NAME_BYTES - len(prefix), default="item")
 
 
 def manifest_rows(items):

@@ -1,11 +1,25 @@
 """Take one uploaded file into a batch: check it, store the original, make thumbnail and preview."""
+import errno
 from dataclasses import asdict, dataclass
 
 from zeuge_lite import queries
 from zeuge_lite.db import transaction
-from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, image_info, open_image
+from zeuge_lite.filenames import clean_filename
+from zeuge_lite.similarity.decode import (
+    ImageRejected,
+    decode_rgb,
+    image_info,
+    open_image,
+)
 from zeuge_lite.similarity.keeper import sharpness
 from zeuge_lite.storage import sha256_hex
+
+SQLITE_FULL = 13  # the result code of a write that found the disk (or the database) full
+DISK_FULL_MESSAGE = "The server's disk is full; nothing was saved. Please tell the administrator."
+
+
+class DiskFull(Exception):
+    """Storage or database ran out of space; what this upload had written is removed again."""
 
 
 @dataclass
@@ -37,8 +51,10 @@ def limits_from_config(config):
 
 
 def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
-    """Check and store one file; never raises for bad input, the result says what happened."""
-    filename = (filename or "").strip() or "unnamed"
+    """Check and store one file; never raises for bad input, the result says what happened.
+
+    Raises DiskFull when the disk is full, after removing what it wrote: no item row, no files, no .part."""
+    filename = clean_filename(filename)
     if not data:
         return IngestResult(filename, "refused", "The file is empty.")
     if len(data) > limits.max_file_bytes:
@@ -50,36 +66,75 @@ def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
         return IngestResult(filename, "duplicate", f"Exact duplicate of “{existing['filename']}”, which is "
                                                    "already in this batch; not added again.", existing["id"])
     try:
-        info, sharpness_value = _store(storage, limits, data, sha256)
+        prepared = _prepare(limits, data)
     except ImageRejected as exc:
         return IngestResult(filename, "refused", str(exc))
-    with transaction(conn):
-        queries.upsert_file(conn, {"sha256": sha256, "size": len(data), "sharpness": sharpness_value,
-                                   **asdict(info)})
-        item_id = queries.add_item(conn, batch_id, sha256, filename, uploader_id)
+    item = {"batch_id": batch_id, "filename": filename, "uploader_id": uploader_id}
+    item_id = _store(conn, storage, prepared, data, sha256, item)
     return IngestResult(filename, "added", "Added.", item_id)
 
 
-def _store(storage, limits, data, sha256):
-    """Decode once for the derived images and the sharpness figure, then keep the original untouched."""
+@dataclass
+class _Prepared:
+    info: object
+    preview: object
+    thumb: object
+    sharpness: float
+
+
+def _prepare(limits, data):
+    """Decode once for the derived images and the sharpness figure; nothing is written yet."""
     image = open_image(data, limits.max_pixels)
     info = image_info(image)
-    sharpness_value = round(sharpness(save_derived_images(storage, limits, image, sha256)), 1)
-    storage.save_original(data, sha256, info.ext)
-    return info, sharpness_value
+    preview, thumb = derived_images(limits, image)
+    return _Prepared(info, preview, thumb, round(sharpness(preview), 1))
 
 
-def save_derived_images(storage, limits, image, sha256):
-    """Write the preview and thumbnail of an opened image (upload, or `zeuge check --fix`); return the preview."""
+def derived_images(limits, image):
+    """(preview, thumbnail) of an opened image: uploads and `zeuge check --fix` make them the same way."""
     preview = decode_rgb(image, limits.preview_size)
-    storage.save_derived("preview", sha256, preview, quality=88)
     thumb = preview.copy()
     thumb.thumbnail((limits.thumb_size, limits.thumb_size))
-    storage.save_derived("thumb", sha256, thumb, quality=82)
-    return preview
+    return preview, thumb
 
 
 def regenerate_derived(storage, limits, sha256, ext):
     """Make the preview and thumbnail again from the stored original (they are derived, never precious)."""
     with open_image(storage.original_path(sha256, ext), limits.max_pixels) as image:
-        save_derived_images(storage, limits, image, sha256)
+        preview, thumb = derived_images(limits, image)
+    storage.save_derived("preview", sha256, preview, quality=88)
+    storage.save_derived("thumb", sha256, thumb, quality=82)
+
+
+def _store(conn, storage, prepared, data, sha256, item):
+    """Write derived files, the untouched original and the rows; on any failure remove the files this call
+    created (unless another item took the same content meanwhile) and re-raise, a full disk as DiskFull."""
+    created = []
+    try:
+        created.append(storage.save_derived("preview", sha256, prepared.preview, quality=88))
+        created.append(storage.save_derived("thumb", sha256, prepared.thumb, quality=82))
+        created.append(storage.save_original(data, sha256, prepared.info.ext))
+        with transaction(conn):
+            queries.upsert_file(conn, {"sha256": sha256, "size": len(data), "sharpness": prepared.sharpness,
+                                       **asdict(prepared.info)})
+            return queries.add_item(conn, item["batch_id"], sha256, item["filename"], item["uploader_id"])
+    except BaseException as exc:
+        if not _quietly_in_use(conn, sha256):
+            storage.discard(created)
+        if is_disk_full(exc):
+            raise DiskFull(DISK_FULL_MESSAGE) from exc
+        raise
+
+
+def _quietly_in_use(conn, sha256):
+    try:
+        return queries.file_in_use(conn, sha256)
+    except Exception:  # noqa: BLE001 - a database that cannot answer: keep the files rather than lose some
+        return True
+
+
+def is_disk_full(exc):
+    """Whether an error means no space is left: ENOSPC/EDQUOT from the file system, SQLITE_FULL from SQLite."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "database or disk is full" in str(exc)

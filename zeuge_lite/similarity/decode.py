@@ -1,9 +1,14 @@
-"""Decode an image once: first frame, reduced-size JPEG decoding, EXIF orientation, any mode to 8-bit RGB."""
+"""Decode an image once, within a memory budget: first frame, reduced-size decoding (JPEG draft, libvips for
+large images), EXIF orientation, any mode to 8-bit RGB. Every decode in the app goes through decode_rgb."""
 import io
+import os
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from zeuge_lite.similarity import budget, vips
+from zeuge_lite.similarity.vips import VIPS_FORMATS
 
 try:  # HEIC/HEIF support is optional: pillow-heif may not install everywhere.
     import pillow_heif
@@ -19,6 +24,11 @@ if HEIF_SUPPORTED:
 EXIF_ORIENTATION, EXIF_MAKE, EXIF_MODEL, EXIF_DATETIME = 0x0112, 0x010F, 0x0110, 0x0132
 EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x8769, 0x9003
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+# Up to this many decoded pixels Pillow decodes (as it always did); larger images go the reduced-size way.
+PILLOW_MAX_PIXELS = 16_000_000
+# No real encoder gets below one byte per million pixels for a photo or scan (a blank G4 TIFF page needs
+# about one bit per row); a header claiming more is a bomb or damaged.
+MAX_PIXELS_PER_BYTE = 1_000_000
 # open_image enforces a configurable pixel limit itself; Pillow's fixed global guard would refuse
 # large-format archival scans below that limit.
 Image.MAX_IMAGE_PIXELS = None
@@ -45,35 +55,78 @@ class ImageInfo:
 
 
 def open_image(source, max_pixels):
-    """Open bytes or a path lazily, refusing unknown formats and images over max_pixels."""
+    """Open bytes or a path lazily (header only), refusing unknown formats, images over max_pixels and headers
+    that declare far more pixels than the file could hold."""
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageRejected("The file is empty.")
-        source = io.BytesIO(source)
+        size, stream = len(source), io.BytesIO(source)
+    else:
+        size, stream = os.path.getsize(source), source
     try:
-        image = Image.open(source)
+        image = Image.open(stream)
     except UnidentifiedImageError:
         raise ImageRejected("This is not an image file we can read (JPEG, PNG, TIFF, WebP, GIF or HEIC).") from None
-    except OSError as exc:
-        raise ImageRejected(f"The image data is broken or truncated ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise anything from OSError to struct.error on bad headers
+        raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
     if image.format not in ACCEPTED_FORMATS:
         raise ImageRejected(f"{image.format} files are not accepted; use JPEG, PNG, TIFF, WebP, GIF or HEIC.")
-    if image.width * image.height > max_pixels:
-        raise ImageRejected(f"The image has {image.width}×{image.height} pixels, more than the limit of "
-                            f"{max_pixels:,} pixels (a guard against decompression bombs).")
+    _check_size(image, size, max_pixels)
+    image.zeuge_source = source  # decode_rgb hands the same bytes to libvips for a large image
     return image
 
 
+def _check_size(image, file_bytes, max_pixels):
+    pixels = image.width * image.height
+    if pixels > max_pixels:
+        raise ImageRejected(f"The image has {image.width}×{image.height} pixels, more than the limit of "
+                            f"{max_pixels:,} pixels (a guard against decompression bombs).")
+    if pixels > MAX_PIXELS_PER_BYTE * file_bytes:
+        raise ImageRejected(f"The file has only {file_bytes:,} bytes but declares {image.width}×{image.height} "
+                            "pixels: no real scan compresses that far (a decompression bomb or a damaged header).")
+
+
 def image_info(image):
-    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image."""
-    exif = image.getexif()
-    dpi = image.info.get("dpi")
+    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image; metadata that
+    cannot be read (a damaged EXIF block, a resolution of 1/0) is left out rather than failing the file."""
+    exif = read_exif(image)
     return ImageInfo(
         format=image.format, ext=ACCEPTED_FORMATS[image.format], mode=image.mode,
-        bit_depth=_bit_depth(image), width=image.width, height=image.height,
-        dpi=int(round(float(dpi[0]))) if dpi and dpi[0] else None,
-        frames=getattr(image, "n_frames", 1), taken_at=_exif_date(exif), camera=_exif_camera(exif),
-        orientation=exif.get(EXIF_ORIENTATION))
+        bit_depth=_bit_depth(image), width=image.width, height=image.height, dpi=_dpi(image),
+        frames=_frames(image), taken_at=_quietly(_exif_date, exif), camera=_quietly(_exif_camera, exif),
+        orientation=exif_orientation(exif))
+
+
+def read_exif(image):
+    """The image's EXIF block, or an empty one when it is missing or unreadable (lost metadata, not a broken
+    image)."""
+    if image.format == "PNG" and "exif" not in image.info and image.width * image.height > PILLOW_MAX_PIXELS:
+        return Image.Exif()  # Pillow would decode the whole PNG to look for an eXIf chunk after the pixels
+    return _quietly(image.getexif) or Image.Exif()
+
+
+def exif_orientation(exif):
+    """The EXIF orientation 1..8, or None when absent or nonsense."""
+    value = _quietly(exif.get, EXIF_ORIENTATION)
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def _quietly(read, *args):
+    try:
+        return read(*args)
+    except Exception:  # noqa: BLE001 - one unreadable metadata field is dropped, the rest is kept
+        return None
+
+
+def _dpi(image):
+    # absent, or a resolution such as 1/0 (NaN) or an odd type in a damaged header: no DPI
+    dpi = _quietly(lambda: round(float(image.info["dpi"][0])))
+    return dpi if dpi is not None and 0 < dpi < 1_000_000 else None
+
+
+def _frames(image):
+    frames = _quietly(getattr, image, "n_frames", 1)
+    return frames if isinstance(frames, int) and frames > 0 else 1
 
 
 def _bit_depth(image):
@@ -100,19 +153,116 @@ def _exif_camera(exif):
 
 
 def decode_rgb(image, max_side=None):
-    """Decode the first frame to upright 8-bit RGB, at most max_side pixels on the long side."""
+    """Decode the first frame of an opened image to upright 8-bit RGB, at most max_side pixels on the long side.
+
+    The one guarded decode (uploads, analysis, find a photo, scan): the memory it needs is estimated first;
+    more than the budget is refused, and decodes in one process share the budget, so two huge files wait for
+    each other instead of decoding at once. Large images are decoded at reduced size (JPEG draft, libvips
+    shrink-on-load or streaming); broken data of any kind becomes ImageRejected."""
+    full_size = image.size
     if max_side and image.format == "JPEG":
-        image.draft("RGB", (max_side, max_side))  # decode at 1/2..1/8 scale when that is enough
-    try:
-        image.seek(0)
-        image.load()
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"The image data is broken or truncated ({exc}).") from None
-    upright = ImageOps.exif_transpose(image) or image
-    rgb = to_rgb8(upright)
+        _quietly(image.draft, "RGB", (max_side, max_side))  # decode at 1/2..1/8 scale when that is enough
+    path, cost = decode_plan(image, full_size, max_side)
+    if cost > budget.BUDGET.total:
+        raise ImageRejected(f"Decoding this {image.format} of {full_size[0]}×{full_size[1]} pixels would need "
+                            f"about {cost // budget.MIB:,} MB of memory, more than the "
+                            f"{budget.BUDGET.total // budget.MIB:,} MB one image may use; a tiled or striped "
+                            "TIFF, a non-interlaced PNG, a baseline JPEG or a WebP of it can be read.")
+    with budget.BUDGET.hold(cost):
+        try:
+            return _DECODERS[path](image, max_side)
+        except MemoryError:
+            raise ImageRejected("There was not enough memory to decode this image.") from None
+        except Exception as exc:  # noqa: BLE001 - Pillow, pillow-heif and libvips raise many types on bad data
+            raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
+
+
+def decode_plan(image, full_size, max_side):
+    """(decoder, estimated peak bytes): Pillow up to PILLOW_MAX_PIXELS decoded pixels (what every stored
+    feature was made with), else libvips at reduced size, or pillow-heif shrinking at once for HEIC."""
+    pixels, full_pixels = image.width * image.height, full_size[0] * full_size[1]
+    samples = _samples(image)
+    frame = _whole_frame_bytes(image, full_pixels, samples)
+    if pixels <= PILLOW_MAX_PIXELS or not max_side:
+        return "pillow", budget.pillow_cost(pixels) + frame
+    if image.format == "HEIF":
+        return "heif", budget.heif_cost(pixels)
+    chunk = _tiff_chunk_bytes(image, samples) if image.format == "TIFF" else 0
+    from_open_image = getattr(image, "zeuge_source", None) is not None
+    if image.format in VIPS_FORMATS and from_open_image and chunk <= budget.LIBTIFF_CHUNK_LIMIT:
+        return "libvips", budget.VIPS_WORKING_BYTES + frame + 2 * chunk
+    return "pillow", budget.pillow_cost(pixels) + frame
+
+
+def _whole_frame_bytes(image, full_pixels, samples):
+    """Memory a decoder must hold for the whole image even when it shrinks: a progressive JPEG's coefficients
+    (libjpeg, whatever the draft scale), an Adam7 PNG's rows, a GIF's RGBA canvas (libnsgif)."""
+    if image.format == "GIF" and full_pixels > PILLOW_MAX_PIXELS:
+        return budget.full_frame_cost(full_pixels, 4)
+    if image.info.get("progressive") or image.info.get("interlace"):
+        return budget.full_frame_cost(full_pixels, samples)
+    return 0
+
+
+def _samples(image):
+    """Decoded bytes per pixel: bands times bytes per sample (from the TIFF header where Pillow converts)."""
+    depth = 4 if image.mode in ("I", "F") else 2 if image.mode in _SIXTEEN_BIT_MODES else 1
+    bits = _quietly(lambda: max(image.tag_v2.get(258, (8,)))) if image.format == "TIFF" else None
+    if isinstance(bits, int) and bits > 8:
+        depth = max(depth, (bits + 7) // 8)
+    return len(image.getbands()) * depth
+
+
+def _tiff_chunk_bytes(image, samples):
+    """Bytes of the largest compressed strip or tile libtiff must decode at once (0 if uncompressed: libtiff
+    reads those in pieces); a header too damaged to tell counts as too large (Pillow then tries it)."""
+    chunk = _quietly(_tiff_chunk, image.tag_v2, image.size, samples)
+    return budget.LIBTIFF_CHUNK_LIMIT + 1 if chunk is None else chunk
+
+
+def _tiff_chunk(tags, size, samples):
+    if tags.get(259, 1) == 1:
+        return 0
+    if 322 in tags and 323 in tags:
+        return int(tags[322]) * int(tags[323]) * samples
+    return min(int(tags.get(278, size[1])), size[1]) * size[0] * samples
+
+
+def _decode_pillow(image, max_side):
+    image.seek(0)
+    image.load()
+    rgb = to_rgb8(_upright(image))
     if max_side and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     return rgb
+
+
+def _decode_heif_large(image, max_side):
+    """pillow-heif cannot decode at reduced size: shrink the decoded frame first, then turn and convert it."""
+    image.load()
+    image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return to_rgb8(_upright(image))
+
+
+def _decode_vips(image, max_side):
+    return vips.decode_reduced(image.zeuge_source, image.format, max_side)
+
+
+_DECODERS = {"pillow": _decode_pillow, "heif": _decode_heif_large, "libvips": _decode_vips}
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+          5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}
+
+
+def _upright(image):
+    """Apply the EXIF orientation (as ImageOps.exif_transpose does); an unreadable EXIF block leaves it as is."""
+    turn = _TURNS.get(exif_orientation(read_exif(image)))
+    return image.transpose(turn) if turn else image
+
+
+def _reason(exc):
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def to_rgb8(image):

@@ -4,7 +4,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zeuge_lite.similarity.decode import decode_rgb, open_image
+from zeuge_lite.similarity.decode import (
+    decode_rgb,
+    exif_orientation,
+    open_image,
+    read_exif,
+)
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
 from zeuge_lite.similarity.orientation import canonical_turns
 
@@ -43,4 +48,4 @@ def _jpeg_thumbnail(rgb, side):
 
 
 def _exif_turned(image):
-    return image.getexif().get(0x0112) in (5, 6, 7, 8)
+    return exif_orientation(read_exif(image)) in (5, 6, 7, 8)

@@ -1,7 +1,7 @@
 """Blueprints, one per area, and the helpers they share."""
 from flask import current_app
 
-from zeuge_lite.storage import Storage
+from zeuge_lite.storage import Storage, sweep_partial_files
 
 
 def storage():
@@ -15,7 +15,8 @@ def reject_keys(mapping, *keys):
 
 
 def init_app(app):
-    """Register every blueprint, the template helpers and the plan check's error handler."""
+    """Register every blueprint, the template helpers and the plan check's error handler; clear the .part
+    files a crash left in the storage (every process starts here: web, worker, `flask init-db`)."""
     from zeuge_lite import plans
     from zeuge_lite.views import archives, batches, items, review, similarity
     for module in (archives, batches, items, similarity, review):
@@ -24,3 +25,4 @@ def init_app(app):
     app.register_blueprint(review.items_bp)
     app.add_template_filter(reject_keys)
     plans.init_app(app)
+    sweep_partial_files(app.config["STORAGE_DIR"])

@@ -9,7 +9,8 @@ from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.similarity.decode import HEIF_SUPPORTED
-from zeuge_lite.ingest import ingest_upload, limits_from_config
+from zeuge_lite.filenames import clean_filename
+from zeuge_lite.ingest import DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, limits_from_config
 from zeuge_lite.views import storage
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
@@ -45,15 +46,41 @@ def upload(batch_id):
 def upload_files(batch_id):
     """Take one or more files; each is added, reported as a duplicate or refused with a reason."""
     batch_or_404(batch_id, write=True)
-    files = request.files.getlist("files")
-    results = [_ingest(batch_id, f) for f in files] if files else []
+    results, disk_full = _ingest_all(batch_id)
     if not results:
         results = [{"filename": "", "status": "refused", "message": "No file was sent.", "item_id": None}]
+    status = 507 if disk_full else 200  # 507 Insufficient Storage: the uploader shows the message per file
     if request.accept_mimetypes.best == "application/json":
-        return jsonify(results=results)
+        return jsonify(results=results), status
     for result in results:
         flash(f"{result['filename']}: {result['message']}", "error" if result["status"] == "refused" else "info")
+    if disk_full:
+        return upload(batch_id), status
     return redirect(url_for("batches.upload", batch_id=batch_id))
+
+
+def _ingest_all(batch_id):
+    """(results, disk full?): each file in turn; once the disk is full the rest are not tried."""
+    try:
+        files = request.files.getlist("files")  # werkzeug spools large files to a temporary file
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        return [_disk_full_result("", DISK_FULL_MESSAGE)], True
+    results = []
+    for file_storage in files:
+        try:
+            results.append(_ingest(batch_id, file_storage))
+        except DiskFull as exc:
+            results.append(_disk_full_result(file_storage.filename, str(exc)))
+            results += [_disk_full_result(f.filename, "Not tried: the server's disk is full.")
+                        for f in files[len(results):]]
+            return results, True
+    return results, False
+
+
+def _disk_full_result(filename, message):
+    return {"filename": clean_filename(filename), "status": "refused", "message": message, "item_id": None}
 
 
 def _ingest(batch_id, file_storage):

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from zeuge_lite import catalogue, queries, security
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
+from zeuge_lite.filenames import clean_filename
 from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.views import storage
 
@@ -78,7 +79,7 @@ def derived(item_id, kind):
 def original(item_id):
     """The untouched original, as uploaded: typed by the format its decoder found, always a download."""
     item = item_or_404(item_id)
-    name = security.original_name(item["filename"], item["format"], item["ext"])
+    name = security.original_name(clean_filename(item["filename"]), item["format"], item["ext"])
     return _send(storage().original_path(item["sha256"], item["ext"]), security.mimetype_of_format(item["format"]),
                  security.attachment(name))
 
