@@ -157,3 +157,66 @@ def test_the_workers_beat_forgets_expired_logins(world, conn):
     world.login("u@x.org")  # a second, current login
     tasks.beat(conn, "host:1", [], stale_s=120)
     assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
+def test_head_on_a_delete_confirmation_only_looks(world, conn, pro_batch):
+    _archive, batch = pro_batch
+    item = world.upload(batch, ("a.png", _photo_bytes("kodak-kodim05.png")))[0]["item_id"]
+    for url in (f"/items/{item}/delete", f"/batches/{batch}/delete"):
+        assert world.client.head(url).status_code == 200
+    assert queries.items_of_batch(conn, batch)[0]["id"] == item
+
+
+def test_an_oversized_plain_form_is_refused_before_parsing(client):
+    body = b"email=a&password=x&pad=" + b"a" * (2 * 1024 * 1024)
+    response = client.post("/login", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+
+
+def test_ids_too_large_for_sqlite_are_not_found(world):
+    world.user("u@x.org")
+    world.login("u@x.org")
+    assert world.client.get("/items/99999999999999999999999").status_code == 404
+
+
+def test_long_passphrases_and_names(client):
+    phrase = "the quiet heron counts nine lanterns over the frozen canal before the ferry leaves"  # 84 chars
+    long_ok = client.post("/register", data={"email": "p@x.org", "name": "P", "password": phrase})
+    assert long_ok.status_code == 302
+    long_name = client.post("/register", data={"email": "n@x.org", "name": "N" * 5000, "password": phrase})
+    assert long_name.status_code == 422 and b"under 200 characters" in long_name.data
+
+
+def test_own_name_plus_a_digit_is_too_easy(client):
+    response = client.post("/register", data={"email": "demo@x.org", "name": "Demo Archivist",
+                                              "password": "demoarchivist1"})
+    assert response.status_code == 422 and b"harder password" in response.data
+
+
+def test_rename_never_follows_a_referer_off_site(world, pro_batch):
+    _archive, batch = pro_batch
+    response = world.client.post(f"/batches/{batch}/rename", data={"name": "B"},
+                                 headers={"Referer": "https://evil.example/phish"})
+    assert response.headers["Location"] == f"/batches/{batch}/items"
+    local = world.client.post(f"/batches/{batch}/rename", data={"name": "B"},
+                              headers={"Referer": f"http://localhost/batches/{batch}/metadata"})
+    assert local.headers["Location"] == f"/batches/{batch}/metadata"
+
+
+def test_a_gif_named_html_keeps_its_real_suffix_in_the_zip(world, pro_batch):
+    import io
+    import zipfile
+
+    from tests.conftest import image_bytes
+    _archive, batch = pro_batch
+    world.upload(batch, ("evil.html", image_bytes("GIF")))
+    names = zipfile.ZipFile(io.BytesIO(world.client.get(f"/batches/{batch}/export.zip").data)).namelist()
+    assert "0001_evil.html.gif" in names
+
+
+def test_a_weak_or_public_key_file_refuses_to_start(tmp_path):
+    from zeuge_lite.sessions import InsecureSecretKey, resolve_secret_key
+    (tmp_path / "secret_key").write_text("dev")
+    with pytest.raises(InsecureSecretKey, match="delete it"):
+        resolve_secret_key({}, tmp_path)
+    assert len(resolve_secret_key({"SECRET_KEY": 12345678901234567890123456789012345}, tmp_path)) == 35

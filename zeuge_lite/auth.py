@@ -25,6 +25,7 @@ login_manager.login_message = "Please log in to see that page."
 csrf = CSRFProtect()
 limiter = Limiter(get_remote_address, storage_uri="memory://", strategy="fixed-window")
 MIN_PASSWORD_LENGTH = 12
+MAX_NAME_LENGTH = 200
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable" against online and throttled guessing
 LOGIN_FAILED = "That e-mail address and password do not match an account."
 REGISTERED = ("If this e-mail address was new, your account and its archive are ready: log in with it. "
@@ -71,7 +72,7 @@ def password_problem(password, email="", name=""):
     """Why a new password is refused (too short, or easy to guess), or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters."
-    result = zxcvbn(password[:100], user_inputs=_personal_words(email, name))
+    result = zxcvbn(password[:72], user_inputs=_personal_words(email, name))  # zxcvbn refuses longer ones
     if result["score"] < MIN_PASSWORD_SCORE:
         advice = result["feedback"].get("warning") or "It is too easy to guess."
         return f"Choose a harder password. {advice}".strip()
@@ -81,7 +82,9 @@ def password_problem(password, email="", name=""):
 def _personal_words(email, name):
     """The user's own words, which make a password easy to guess for anyone who knows them."""
     words = re.split(r"[^\w]+", f"{email} {name}".lower())
-    return [email.lower(), name.lower(), "zeuge", "archive"] + [word for word in words if len(word) > 2]
+    joined = [re.sub(r"[^\w]+", "", part.lower()) for part in (name, email.split("@")[0])]
+    return ([email.lower(), name.lower(), "zeuge", "lite", "zeugelite", "archive", "zeugearchive"] + joined
+            + [word for word in words if len(word) > 2])
 
 
 def _registration_problem(email, name, password):
@@ -89,6 +92,8 @@ def _registration_problem(email, name, password):
         return "Enter a valid e-mail address."
     if not name:
         return "Enter your name."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"Keep your name under {MAX_NAME_LENGTH} characters."
     return password_problem(password, email, name)
 
 

@@ -8,6 +8,7 @@ import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
 from zeuge_lite.queries import ITEM_FIELDS
+from zeuge_lite.security import original_name
 
 MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "size", "taken_at", "camera")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
@@ -46,7 +47,8 @@ def manifest_rows(items):
     """One dict per item: position, file name in the ZIP, archival and technical fields."""
     rows = []
     for position, item in enumerate(items, start=1):
-        row = {"position": position, "file": archive_member_name(position, item["filename"]),
+        name = original_name(item["filename"] or "", item["format"], item["ext"])  # evil.html, a GIF: .gif
+        row = {"position": position, "file": archive_member_name(position, name),
                "original_filename": item["filename"]}
         row.update({name: item[name] for name in ITEM_FIELDS + MANIFEST_TECH_FIELDS})
         rows.append(row)

@@ -3,6 +3,9 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from flask import abort, request
+from werkzeug.exceptions import NotFound
+
 # Scripts and styles come only from static/: no inline code, no eval (htmx is told allowEval=false in base.html).
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
@@ -46,6 +49,18 @@ def attachment(filename):
     return f'attachment; filename="{ascii_name[:150]}"; filename*=UTF-8\'\'{quote(name, safe="")}'
 
 
+MAX_FORM_BYTES = 1024 * 1024  # a form without files is a few fields: a bigger body is refused before parsing
+
+
+def refuse_oversized_forms():
+    """Only file uploads (multipart) may be large; an oversized plain form never gets parsed into memory."""
+    if request.mimetype != "multipart/form-data" and (request.content_length or 0) > MAX_FORM_BYTES:
+        abort(413)
+
+
 def init_app(app):
-    """Every response the app sends (pages, fragments, static files, errors, downloads) gets the headers."""
+    """Every response the app sends (pages, fragments, static files, errors, downloads) gets the headers;
+    oversized plain forms are refused; ids too large for SQLite answer 404, not 500."""
+    app.before_request(refuse_oversized_forms)
     app.after_request(add_headers)
+    app.register_error_handler(OverflowError, lambda _error: NotFound())

@@ -24,6 +24,7 @@ class InsecureSecretKey(RuntimeError):
 def resolve_secret_key(config, instance_path):
     """The configured key, or the one kept in instance/secret_key (made on first start, readable by us only)."""
     key = config.get("SECRET_KEY")
+    key = str(key) if key is not None else None  # ZEUGE_SECRET_KEY=123… arrives as a number
     if key:
         if not config.get("TESTING") and (key in KNOWN_KEYS or len(key) < MIN_KEY_LENGTH):
             raise InsecureSecretKey(
@@ -31,7 +32,10 @@ def resolve_secret_key(config, instance_path):
                 "forge a login. Unset it to have one generated into instance/secret_key, or set "
                 "ZEUGE_SECRET_KEY to the output of `python -c 'import secrets; print(secrets.token_hex(32))'`.")
         return key
-    return _instance_key(Path(instance_path) / KEY_FILE)
+    key = _instance_key(Path(instance_path) / KEY_FILE)
+    if len(key) < MIN_KEY_LENGTH or key in KNOWN_KEYS:
+        raise InsecureSecretKey(f"instance/{KEY_FILE} holds a known or short key: delete it to have a new one made.")
+    return key
 
 
 def _instance_key(path):
@@ -39,8 +43,9 @@ def _instance_key(path):
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}")
-        tmp.write_text(secrets.token_hex(32))
-        os.chmod(tmp, 0o600)
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private from the first byte
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
         try:
             os.link(tmp, path)  # fails if another process won the race: then its key is the key
             log.warning("No SECRET_KEY configured: generated one into %s (keep it with the instance; "

@@ -1,9 +1,10 @@
 """Home (the user's archives), one archive's batches, the plans page."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from zeuge_lite import queries
 from zeuge_lite.access import archive_or_404
+from zeuge_lite.auth import limiter
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import PLANS
 
@@ -44,6 +45,7 @@ def _owner_archive(archive_id):
 
 @bp.route("/archives/<int:archive_id>/members", methods=("POST",))
 @login_required
+@limiter.limit(lambda: current_app.config["LOGIN_LIMITS"])  # its answers say whether an address has an account
 def set_member(archive_id):
     """Add a registered user to the archive, or change a member's role (owners only)."""
     _owner_archive(archive_id)

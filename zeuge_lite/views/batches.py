@@ -1,8 +1,11 @@
 """A batch's stepper tabs (Upload, Items, Metadata, Export), uploads, ordering, rename and delete."""
+from urllib.parse import urlsplit
+
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_login import current_user, login_required
 
+from zeuge_lite.auth import safe_next
 from zeuge_lite import catalogue, exporting, queries, security
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
@@ -206,7 +209,9 @@ def rename(batch_id):
         flash("Batch renamed.")
     else:
         flash("A batch needs a name.", "error")
-    return redirect(request.referrer or url_for("batches.items", batch_id=batch_id))
+    back = urlsplit(request.referrer or "")
+    same_site = back.netloc == request.host and back.scheme in ("http", "https")
+    return redirect(safe_next(back.path) if same_site else url_for("batches.items", batch_id=batch_id))
 
 
 @bp.route("/<int:batch_id>/delete", methods=("GET", "POST"))
@@ -216,7 +221,7 @@ def delete(batch_id):
     batch = batch_or_404(batch_id, write=True)
     conn = get_db()
     items = queries.items_of_batch(conn, batch_id)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only look
         return render_tab("batches/delete.html", batch, active=None, item_count=len(items))
     catalogue.delete_items(conn, storage(), items)
     queries.delete_batch(conn, batch_id)

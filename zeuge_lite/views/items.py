@@ -58,7 +58,7 @@ def delete(item_id):
     """Confirm, then permanently delete an item with its metadata, responses and unused files."""
     item = item_or_404(item_id, write=True)
     conn = get_db()
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only look
         return render_template("items/delete.html", item=item,
                                response_count=len(queries.responses_of_item(conn, item_id)))
     catalogue.delete_items(conn, storage(), [item])

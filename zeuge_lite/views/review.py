@@ -62,7 +62,7 @@ def delete(batch_id, key):
     batch = _batch(batch_id, write=True)
     members = _members(batch, key)
     chosen = _chosen(members)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only look
         return render_template("similarity/_delete_confirm.html", batch=batch, key=key, chosen=chosen,
                                remaining=[m for m in members if m not in chosen])
     review.delete_members(get_db(), storage(), batch, chosen, current_user.id, members)
@@ -246,7 +246,7 @@ def _scope_args(row, scope):
 def find_photo(batch_id):
     """Search the batch (or archive) for an outside photo; nothing about the photo is stored."""
     batch = _batch(batch_id)
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD only look
         return render_tab("similarity/find.html", batch, active="similarity", found=None, error=None)
     upload = request.files.get("photo")
     data = upload.read(current_app.config["MAX_FILE_BYTES"] + 1) if upload else b""
