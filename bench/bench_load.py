@@ -52,15 +52,20 @@ REGIONS = ((0, 0, .6), (1, 1, .6), (1, 0, .6), (0, 1, .6), (.5, 0, .45), (.5, 1,
 
 
 def source_photos(folder):
-    """Readable photos of a folder: the material the synthetic photos are cut from."""
-    from zeuge_lite.similarity.decode import ImageRejected, open_image
-    found = []
+    """Readable photos of a folder, one of each picture (a PNG and its TIFF copy would give identical crops,
+    which ingest_upload rightly refuses as exact duplicates): the material the synthetic photos are cut from."""
+    import hashlib
+
+    from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
+    found, seen = [], set()
     for path in sorted(Path(folder).iterdir()):
         try:
-            open_image(path.read_bytes(), 100_000_000).verify()
-            found.append(str(path))
+            digest = hashlib.sha256(decode_rgb(open_image(path.read_bytes(), 100_000_000), 64).tobytes()).digest()
         except (ImageRejected, OSError, SyntaxError, ValueError):
             continue
+        if digest not in seen:
+            seen.add(digest)
+            found.append(str(path))
     return found
 
 
@@ -289,23 +294,21 @@ def timed(session, endpoint, method, path, t0, body=None, headers=None, htmx=Tru
 
 def user_loop(session, plan, rng, t0, deadline, budget, records):
     """Poll progress about once a second; between polls, after a short think, open the next page in turn."""
-    a, b, keys = plan["batches"]["A"], plan["batches"]["B"], plan["keys"]
-    paths = {"progress": f"/batches/{b}/similarity/progress", "items": f"/batches/{a}/items",
-             "groups": f"/batches/{a}/similarity/groups"}
+    paths, keys = user_paths(plan), plan["keys"]
     turn, next_poll = rng.randrange(len(BROWSE)), time.perf_counter() + rng.uniform(0, 1)
     while budget():
         _sleep_until(next_poll)
         if time.perf_counter() >= deadline:
             break
-        records.append(timed(session, "progress", "GET", paths["progress"], t0)[0])
+        records.append(timed(session, "progress", "GET", paths["progress"][0], t0)[0])
         next_poll = max(next_poll + 1.0, time.perf_counter() + 0.2)
         _sleep_until(time.perf_counter() + rng.uniform(plan["think"][0], plan["think"][1]))
         if time.perf_counter() >= min(deadline, next_poll) or not budget():
             continue
         endpoint = BROWSE[turn % len(BROWSE)]
         turn += 1
-        path = f"/batches/{a}/similarity/group/{rng.choice(keys)}" if endpoint == "card" else paths[endpoint]
-        records.append(timed(session, endpoint, "GET", path, t0, htmx=endpoint != "items")[0])
+        path, htmx = paths[endpoint]
+        records.append(timed(session, endpoint, "GET", path.format(key=rng.choice(keys)), t0, htmx=htmx)[0])
 
 
 def _sleep_until(moment):
@@ -419,6 +422,13 @@ def tree_cpu_s(pid):
     return total / ticks
 
 
+def machine_busy_s():
+    """CPU seconds all processes on this machine have used (from /proc/stat): to tell others' load from ours."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- analysis, monitor, uploader
 
 def run_status(db, batch_id):
@@ -496,12 +506,38 @@ def percentile(sorted_values, q):
 
 
 def summary_row(label, records):
+    if not records:
+        return f"| {label} | 0 | | | | | | |"
     latencies = sorted(r[2] for r in records)
     errors = sum(1 for r in records if r[5])
     size = sum(r[4] for r in records) / len(records) if records else 0
     ms = [percentile(latencies, q) * 1000 for q in (0.5, 0.95, 0.99)] + [(latencies[-1] if latencies else 0) * 1000]
     return (f"| {label} | {len(records)} | {errors} | " + " | ".join(f"{v:.0f}" for v in ms) +
             f" | {size / 1024:.0f} KB |")
+
+
+def user_paths(plan):
+    """The users' requests as (endpoint, path, sent by htmx?), one group card per key."""
+    a, b = plan["batches"]["A"], plan["batches"]["B"]
+    return {"progress": (f"/batches/{b}/similarity/progress", True), "items": (f"/batches/{a}/items", False),
+            "groups": (f"/batches/{a}/similarity/groups", True),
+            "card": (f"/batches/{a}/similarity/group/{{key}}", True)}
+
+
+def baseline(session, plan, repeat=5):
+    """Each endpoint alone, one request at a time, before the load: what one request costs the server."""
+    print("\none user alone, before the load (no analysis running):")
+    print("| endpoint | median ms | min ms | size |")
+    print("| --- | --- | --- | --- |")
+    for endpoint, (path, htmx) in user_paths(plan).items():
+        times, size = [], 0
+        for n in range(repeat):
+            record, _data = timed(session, endpoint, "GET", path.format(key=plan["keys"][n % len(plan["keys"])]), 0.0,
+                                 htmx=htmx)
+            times.append(record[2] * 1000)
+            size = max(size, record[4])
+        times.sort()
+        print(f"| {endpoint} | {times[len(times) // 2]:.0f} | {times[0]:.0f} | {size / 1024:.0f} KB |")
 
 
 def print_table(records, uploads, active_window):
@@ -513,7 +549,8 @@ def print_table(records, uploads, active_window):
     if active_window:
         start, end = active_window
         print(summary_row("all, while B's run was active", [r for r in records if start <= r[1] < end]))
-        print(summary_row("all, after B's run ended", [r for r in records if r[1] >= end]))
+        if any(r[1] >= end for r in records):
+            print(summary_row("all, after B's run ended", [r for r in records if r[1] >= end]))
     print(summary_row("upload (one uploader, not in 'all')", uploads))
 
 
@@ -547,7 +584,8 @@ def parse_args(argv=None):
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--items", type=int, default=2000, help="photos in the browsed, analysed batch A")
-    parser.add_argument("--live-items", type=int, default=600, help="photos in batch B, analysed during the load")
+    parser.add_argument("--live-items", type=int, default=1200,
+                        help="photos in batch B, analysed during the load (enough to last 60 s here)")
     parser.add_argument("--procfile-web", default=procfile_commands()["web"], help="default: the Procfile's web line")
     parser.add_argument("--web-command", default=None, help="another web command to compare ($PORT is set)")
     parser.add_argument("--sources", default=str(DEV_PHOTOS if DEV_PHOTOS.is_dir() else DEMO_PHOTOS),
@@ -595,6 +633,7 @@ def run_load(args, paths, port, world, web, worker, root, web_command, setup_sta
         raise RuntimeError("batch A has no groups to expand")
     plan = {"batches": batches, "keys": keys, "seconds": args.seconds, "think": args.think, "timeout": args.timeout,
             "cap": max(1, args.max_requests // args.client_procs)}
+    baseline(owner, plan)
     context = multiprocessing.get_context("spawn")
     ready, out, go, start_at = context.Queue(), context.Queue(), context.Event(), context.Value("d", 0.0)
     shares = [world["users"][i::args.client_procs] for i in range(args.client_procs)]
@@ -606,6 +645,7 @@ def run_load(args, paths, port, world, web, worker, root, web_command, setup_sta
     print(f"  {logged_in} users logged in (each its own session); {len(keys)} group keys to expand; "
           f"setup took {time.perf_counter() - setup_started:.0f} s")
     load_before, cpu_before = os.getloadavg(), (tree_cpu_s(web.pid), tree_cpu_s(worker.pid))
+    busy_before, own_before = machine_busy_s(), time.process_time()
     stop, t0_box = threading.Event(), [0.0]
     monitor = Monitor(paths["db"], batches["B"], stop)
     uploader = Uploader(Session(port, args.timeout).login(world["owner"]), batches["C"],
@@ -625,6 +665,7 @@ def run_load(args, paths, port, world, web, worker, root, web_command, setup_sta
     for client in clients:
         client.join(30)
     load_after, cpu_after = os.getloadavg(), (tree_cpu_s(web.pid), tree_cpu_s(worker.pid))
+    busy, own = machine_busy_s() - busy_before, time.process_time() - own_before
     records = [r for result in results for r in result["records"]]
     window = active_window(monitor.samples, t0, args.seconds)
     final_run = run_status(paths["db"], batches["B"])
@@ -639,8 +680,11 @@ def run_load(args, paths, port, world, web, worker, root, web_command, setup_sta
     print(f"B's run: POST answered {status}; "
           + (f"active from 0 to {window[1]:.1f} s of {args.seconds:.0f} s" if window else "never seen active")
           + f"; at the end {final_run}")
-    print(f"server CPU in the window: web {cpu_after[0] - cpu_before[0]:.1f} s, worker (with its pool) "
-          f"{cpu_after[1] - cpu_before[1]:.1f} s (of {2 * elapsed:.0f} core-seconds)")
+    web_s, worker_s = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+    clients_s = sum(r["cpu_s"] for r in results) + own
+    print(f"CPU in the window ({os.cpu_count()} cores × {elapsed:.0f} s = {os.cpu_count() * elapsed:.0f} core-s): "
+          f"machine busy {busy:.0f} s = web {web_s:.1f} + worker with its pool {worker_s:.1f} + bench clients "
+          f"{clients_s:.1f} + other processes ≈ {max(0.0, busy - web_s - worker_s - clients_s):.0f}")
     print(f"load average before {fmt_load(load_before)}, after {fmt_load(load_after)} (2 cores, shared)")
     print_table(records, uploader.records, window)
     print_errors(records + uploader.records)
