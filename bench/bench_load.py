@@ -564,11 +564,16 @@ def print_errors(records):
 
 
 def log_findings(path):
+    """Tracebacks, and the distinct warning/error lines of a server log (waitress's queue depth as its maximum)."""
     text = Path(path).read_text(errors="replace")
     tracebacks = text.count("Traceback (most recent call last)")
-    lines = [line for line in text.splitlines() if re.search(r"Error|Exception|WARNING|CRITICAL", line)]
-    distinct = list(dict.fromkeys(line.strip()[:160] for line in lines))
-    return tracebacks, distinct[:6]
+    depths = [int(d) for d in re.findall(r"Task queue depth is (\d+)", text)]
+    lines = [line for line in text.splitlines() if re.search(r"Error|Exception|WARNING|CRITICAL", line)
+             and "Task queue depth" not in line]
+    distinct = list(dict.fromkeys(line.strip()[:160] for line in lines))[:6]
+    if depths:
+        distinct.insert(0, f"waitress task queue depth up to {max(depths)} (requests waiting for a thread)")
+    return tracebacks, distinct
 
 
 def active_window(samples, t0, seconds):
