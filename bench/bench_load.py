@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PASSWORD = "load-bench: a long enough password"
+PASSWORD = "load-bench: a long enough password"  # noqa: S105 - a throwaway instance's user
 SECRET_KEY = "bench-load-secret-" + "k" * 32
 ENDPOINTS = ("progress", "items", "groups", "card")
 BROWSE = ("items", "groups", "card")
@@ -263,7 +263,8 @@ class Session:
         return self
 
     def htmx(self, method, path, body=None, headers=None):
-        return self.request(method, path, body, dict({"HX-Request": "true", "X-CSRFToken": self.csrf}, **(headers or {})))
+        htmx = {"HX-Request": "true", "X-CSRFToken": self.csrf}
+        return self.request(method, path, body, dict(htmx, **(headers or {})))
 
     def close(self):
         self._drop()
@@ -349,7 +350,8 @@ def client_process(port, emails, plan, ready, go, start_at, out):
     for thread in threads:
         thread.join()
     records = [r for user in per_user for r in user]
-    out.put({"records": records, "cpu_s": time.process_time() - cpu, "reconnects": sum(s.reconnects for s in sessions if s)})
+    reconnects = sum(s.reconnects for s in sessions if s)
+    out.put({"records": records, "cpu_s": time.process_time() - cpu, "reconnects": reconnects})
     for s in sessions:
         if s:
             s.close()
