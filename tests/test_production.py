@@ -220,3 +220,15 @@ def test_a_weak_or_public_key_file_refuses_to_start(tmp_path):
     with pytest.raises(InsecureSecretKey, match="delete it"):
         resolve_secret_key({}, tmp_path)
     assert len(resolve_secret_key({"SECRET_KEY": 12345678901234567890123456789012345}, tmp_path)) == 35
+
+
+def test_query_names_that_clash_with_url_arguments_are_ignored(world, conn, pro_batch, immediate):
+    _archive, batch = pro_batch
+    world.upload(batch, ("a.png", _photo_bytes("kodak-kodim05.png")), ("b.png", _photo_bytes("kodak-kodim23.png")))
+    world.client.post(f"/batches/{batch}/similarity/run")
+    query = "?batch_id=1&endpoint=x&_method=POST&fmt=csv&sort=size&level=near"
+    for path in ("similarity", "similarity/progress", "similarity/groups"):
+        response = world.client.get(f"/batches/{batch}/{path}{query}")
+        assert response.status_code == 200, path
+    groups = world.client.get(f"/batches/{batch}/similarity/groups{query}").data.decode()
+    assert "sort=size" in groups and "endpoint=x" not in groups

@@ -1,5 +1,5 @@
 """Blueprints, one per area, and the helpers they share."""
-from flask import current_app
+from flask import current_app, request
 
 from zeuge_lite.storage import Storage, sweep_partial_files
 
@@ -9,9 +9,14 @@ def storage():
     return Storage(current_app.config["STORAGE_DIR"])
 
 
-def reject_keys(mapping, *keys):
-    """A copy of a dict without some keys (for building URLs from the current query arguments)."""
-    return {key: value for key, value in mapping.items() if key not in keys}
+# The Similarity tab's view state in its URL: only these names go back into url_for (others could clash
+# with its own arguments, such as batch_id or endpoint, and answer 500).
+VIEW_STATE_KEYS = ("level", "threshold", "tier", "sort", "open", "page", "scope")
+
+
+def view_state(*drop):
+    """The current request's view-state arguments, for building the next URL, without the names in drop."""
+    return {key: request.args[key] for key in VIEW_STATE_KEYS if key in request.args and key not in drop}
 
 
 def init_app(app):
@@ -23,6 +28,6 @@ def init_app(app):
         app.register_blueprint(module.bp)
     app.register_blueprint(review.audit_bp)
     app.register_blueprint(review.items_bp)
-    app.add_template_filter(reject_keys)
+    app.add_template_global(view_state)
     plans.init_app(app)
     sweep_partial_files(app.config["STORAGE_DIR"])
