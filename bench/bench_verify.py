@@ -72,7 +72,6 @@ def load_set(name, cache, sample, rng):
     for number, group in enumerate(truth["groups"]):
         for item in group["items"]:
             group_of[item], tier[item] = number, group["tier"]
-    files = sorted(p.name for p in (root / "images").iterdir() if p.name not in set(truth.get("broken", [])))
     sets = {}
     for group in truth["groups"]:
         for a, b in itertools.combinations(group["items"], 2):
@@ -137,8 +136,28 @@ def describe(name, results, times, recs, kinds):
         cov = np.array([r.coverage for *_x, r in rows if r.coverage is not None])
         ok = np.mean([r.verified for *_x, r in rows]) * 100
         c = "/".join(f"{x:.2f}" for x in np.percentile(cov, [5, 50, 95])) if len(cov) else "-"
-        print(f"  {key:16s} {len(rows):5d} {ok:6.1f}  {'/'.join(str(int(x)) for x in np.percentile(inl, [5, 50, 95])):20s}"
-              f"  {c}")
+        spread = "/".join(str(int(x)) for x in np.percentile(inl, [5, 50, 95]))
+        print(f"  {key:16s} {len(rows):5d} {ok:6.1f}  {spread:20s}  {c}")
+
+
+def sweep(name, results):
+    """Pass rates if the thresholds were others (from the same fits; the mirror pass may differ slightly)."""
+    print(f"  sweep on {name}: pass % per pair kind; text pairs need inliers >= {V.MIN_INLIERS_TEXT}")
+    keys = list(results)
+    print("    " + "".join(f"{k[:14]:>15s}" for k in keys))
+    for cover in (0.30, 0.35, 0.40, 0.45, 0.50):
+        for photo in (15, 25, 40):
+            cells = []
+            for key in keys:
+                ok = [(r.inliers >= V.MIN_INLIERS_TEXT and (r.coverage or 0) >= cover) if r.text
+                      else r.inliers >= photo for *_x, r in results[key]]
+                cells.append(f"{100 * np.mean(ok):15.1f}")
+            print(f"    cover {cover:.2f} photo {photo:3d}" + "".join(cells))
+    for key in keys:
+        cov = [r.coverage for *_x, r in results[key] if r.coverage is not None]
+        if not key.startswith("true") and cov:
+            print(f"    {key}: max text coverage {max(cov):.3f}, "
+                  f"max photo inliers {max([r.inliers for *_x, r in results[key] if not r.text] or [0])}")
 
 
 def failures(results, limit=8):
@@ -153,7 +172,7 @@ def failures(results, limit=8):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", default="/tmp/zeuge-bench-verify")
-    parser.add_argument("--sample", type=int, default=400, help="pairs per kind at most (0 = all)")
+    parser.add_argument("--sample", type=int, default=1700, help="pairs per kind at most (0 = all)")
     parser.add_argument("--failures", action="store_true")
     args = parser.parse_args()
     rng = random.Random(11)
@@ -163,6 +182,7 @@ def main():
         sets, recs, kinds = load_set(name, Path(args.cache), args.sample, rng)
         results, times = run_pairs(sets, recs)
         describe(name, results, times, recs, kinds)
+        sweep(name, results)
         if args.failures:
             failures(results)
 
