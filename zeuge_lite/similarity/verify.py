@@ -53,11 +53,12 @@ FLAT_STD = 6.0            # grey-level std below which a 15-px neighbourhood cou
 # - photos: different photos among the scan's candidate pairs reach at most 4 distinct inliers (both sets),
 #   true pairs have p5 136-249; 25 sits far from both (15..40 give the same figures).
 # - text: inliers alone cannot separate (a shared letterhead gives ~300). Guided-match coverage of the ink:
-#   docs-dev candidate negatives reach at most 0.43, all 1689 hard-negative pairs at most 0.51 (p99 0.42);
-#   true near pairs p5 0.34 / median 0.60. 0.45 passes none of the candidate negatives, 3 of 1689 hard
-#   negatives (none of them a candidate) and 80 % of true near text pairs (100 % exact); 0.35 would pass
-#   95 % but 15 hard negatives. Photos/dev at 0.45: no negative passes; photos the detector calls text
-#   (6 %) lose some recall (near 94.5 %, similar 98.1 %).
+#   all 1689 docs-dev hard-negative pairs reach at most 0.51 (p99 0.42); true near text pairs p5 0.34,
+#   median 0.60. At 0.45: 3 of 1689 hard negatives pass (all three are embedding candidates, cosine
+#   0.75-0.88), 80 % of true near pairs and all exact ones; 0.35 passes 95 % but 15 hard negatives; 0.52
+#   passes none but only ~61 % of the true pairs. Not separable yet: the coverage measure needs work.
+#   Photos/dev at 0.45: no negative passes; photos the detector calls text (6 %) lose some recall
+#   (near 94.5 %, similar 98.1 %).
 MIN_INLIERS_PHOTO = 25    # distinct inliers for a photo pair
 MIN_INLIERS_TEXT = 40     # distinct RANSAC inliers for a pair where either side is a text page
 MIN_COVERAGE_TEXT = 0.45  # share of inked cells near a guided match, the smaller of the two pages
