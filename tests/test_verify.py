@@ -1,0 +1,162 @@
+"""Geometric verification (similarity/verify.py) on pages and photos the tests draw themselves."""
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
+
+from zeuge_lite.similarity.verify import PageFeatures, page_features, verify_pair
+
+WORDS = ("archive letter account order received invoice parcel meeting council board committee minutes "
+         "payment shipment delivery secretary office manager society limited district bank street road "
+         "please kindly regards faithfully sincerely attached enclosed reply reference matter regard").split()
+
+
+def _font(size):
+    return ImageFont.load_default(size=size)
+
+
+def letter(seed, width=850, height=1100):
+    """A letter on the 'Northfield Trading Company' letterhead; seed picks the date, address and body."""
+    rng = random.Random(seed)
+    page = Image.new("RGB", (width, height), (246, 243, 236))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((395, 40, 455, 100), outline=(20, 30, 90), width=5)  # the logo
+    draw.line((425, 45, 425, 95), fill=(20, 30, 90), width=5)
+    draw.line((400, 70, 450, 70), fill=(20, 30, 90), width=5)
+    draw.text((width // 2, 130), "Northfield Trading Company Limited", font=_font(34), fill=(20, 30, 90),
+              anchor="mm")
+    draw.text((width // 2, 170), "12 Harbour Street, Northfield  -  Telephone: Northfield 2231",
+              font=_font(15), fill=(40, 40, 40), anchor="mm")
+    draw.line((60, 195, width - 60, 195), fill=(20, 30, 90), width=3)
+    body = _font(17)
+    y = 240
+    draw.text((80, y), f"Our ref. NTC/{rng.randint(100, 999)}/{rng.randint(1, 99)}", font=body, fill=(15, 15, 15))
+    draw.text((80, y + 26), f"{rng.randint(1, 28)} {rng.choice(['March', 'June', 'October'])} "
+              f"{rng.randint(1930, 1990)}", font=body, fill=(15, 15, 15))
+    y += 90
+    for _ in range(3):
+        draw.text((80, y), " ".join(rng.choice(WORDS).title() for _ in range(3)), font=body, fill=(15, 15, 15))
+        y += 24
+    y += 30
+    for _ in range(rng.randint(20, 24)):
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(9, 12)))
+        draw.text((80, y), line, font=body, fill=(15, 15, 15))
+        y += 26
+    draw.text((80, height - 60), "Registered office: 12 Harbour Street, Northfield. Registered in England 4411.",
+              font=_font(12), fill=(60, 60, 60))
+    return page
+
+
+def rescan(page, angle=1.5, scale=0.88, contrast=1.3, quality=55, seed=0):
+    """The same sheet scanned again: slight skew, another resolution, contrast, noise, JPEG."""
+    out = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=(250, 250, 250))
+    out = out.resize((round(out.width * scale), round(out.height * scale)), Image.Resampling.LANCZOS)
+    out = ImageEnhance.Contrast(out).enhance(contrast).filter(ImageFilter.GaussianBlur(0.6))
+    noise = np.random.default_rng(seed).normal(0, 4, (out.height, out.width, 3))
+    out = Image.fromarray(np.clip(np.asarray(out, np.float32) + noise, 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    out.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def photo(seed, size=(800, 600)):
+    """A 'photo': smooth shading with many random shapes (textured, no text)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size[1], 0:size[0]]
+    base = (np.sin(xx / rng.uniform(40, 90)) + np.cos(yy / rng.uniform(40, 90))) * 40 + 120
+    image = Image.fromarray(np.stack([base, base * 0.9, base * 0.8], -1).clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(70):
+        x, y, r = rng.integers(0, size[0]), rng.integers(0, size[1]), rng.integers(8, 60)
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        else:
+            draw.polygon([(x, y), (x + r, y + r // 2), (x - r // 3, y + r)], fill=colour)
+    return image
+
+
+@pytest.fixture(scope="module")
+def letters():
+    return {seed: letter(seed) for seed in (1, 2)}
+
+
+@pytest.fixture(scope="module")
+def records(letters):
+    return {seed: page_features(page) for seed, page in letters.items()}
+
+
+def test_a_letter_is_a_text_page_and_a_photo_is_not(records):
+    assert records[1].is_text_page
+    assert not page_features(photo(1)).is_text_page
+
+
+def test_record_round_trips_through_bytes(records):
+    record = records[1]
+    data = record.to_bytes()
+    back = PageFeatures.from_bytes(data)
+    assert len(data) < 160_000
+    assert (back.points == record.points).all() and (back.descriptors == record.descriptors).all()
+    assert (back.mirror_points == record.mirror_points).all() and (back.ink == record.ink).all()
+    assert back.is_text_page == record.is_text_page and (back.width, back.height) == (record.width, record.height)
+    assert verify_pair(back, record).verified
+
+
+def test_two_letters_on_one_letterhead_do_not_verify(records):
+    result = verify_pair(records[1], records[2])
+    assert result.text
+    assert not result.verified, result.reason
+
+
+def test_a_rescan_of_the_other_letter_does_not_verify(letters, records):
+    assert not verify_pair(records[1], page_features(rescan(letters[2]))).verified
+
+
+def test_the_same_letter_rescanned_verifies(letters, records):
+    result = verify_pair(records[1], page_features(rescan(letters[1])))
+    assert result.verified, result.reason
+    assert result.coverage >= 0.5 and not result.mirrored and result.turn == 0
+
+
+@pytest.mark.parametrize("transpose, turn, mirrored", [
+    (Image.Transpose.ROTATE_90, 1, False),
+    (Image.Transpose.ROTATE_180, 2, False),
+    (Image.Transpose.ROTATE_270, 3, False),
+    (Image.Transpose.FLIP_LEFT_RIGHT, 0, True),
+    (Image.Transpose.TRANSVERSE, None, True),
+])
+def test_turned_and_mirrored_rescans_verify(letters, records, transpose, turn, mirrored):
+    result = verify_pair(records[1], page_features(rescan(letters[1].transpose(transpose), angle=-1.0)))
+    assert result.verified, result.reason
+    assert result.mirrored == mirrored
+    if turn is not None:
+        assert result.turn == turn
+
+
+def test_turned_letter_on_the_same_letterhead_still_does_not_verify(letters, records):
+    other = page_features(rescan(letters[2].transpose(Image.Transpose.ROTATE_90)))
+    assert not verify_pair(records[1], other).verified
+
+
+def test_two_different_photos_do_not_verify():
+    result = verify_pair(page_features(photo(1)), page_features(photo(2)))
+    assert not result.verified and not result.text
+
+
+def test_a_cropped_toned_photo_rescan_verifies():
+    original = photo(3)
+    copy = original.crop((60, 40, 760, 580)).convert("L").convert("RGB")
+    copy = rescan(copy, angle=-2.0, scale=0.8, contrast=0.8)
+    result = verify_pair(page_features(original), page_features(copy))
+    assert result.verified, result.reason
+    assert result.inliers >= 50
+
+
+def test_blank_and_tiny_images_do_not_verify_or_crash():
+    blank = page_features(Image.new("RGB", (300, 200), "white"))
+    tiny = page_features(np.zeros((5, 7), np.uint8))
+    assert not verify_pair(blank, blank).verified
+    assert not verify_pair(tiny, blank).verified
+    assert PageFeatures.from_bytes(blank.to_bytes()).points.shape == (0, 2)

@@ -1,0 +1,337 @@
+"""Geometric verification of a candidate pair: is the same physical content on both images?
+
+Pure (numpy + OpenCV, no Flask, no SQL). `page_features` makes a compact per-image record (ORB keypoints of the
+image and of its mirror, a coarse ink grid, a cheap text-page flag) that can be cached by content hash via
+`to_bytes`/`from_bytes`; `verify_pair` matches two records and fits a full affine with RANSAC
+(PERF-FACTS.md, "Geometric verification of candidate pairs").
+
+Turns: ORB descriptors are rotation invariant and a full affine contains any rotation, so the 90/180/270 turns
+need no extra matching pass at all; the turn is read back from the fitted matrix. A mirror is an affine with
+negative determinant, but ORB descriptors are not mirror invariant, so the record also holds descriptors
+computed on the mirrored image (their points are stored in the unmirrored frame); that costs one more ORB run
+per image (~5 ms) and one more match per pair, and only when the direct match did not verify.
+
+Gates: photos verify on the count of distinct inlier points; text pages (either side) additionally need the
+inliers to cover most of the inked area on both pages, because a shared letterhead, form template or running
+head alone gives many inliers.
+"""
+import struct
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+# Feature extraction (PERF-FACTS.md): ORB 2000 features on a long side <= 1024, ratio 0.75, RANSAC 3 px.
+MAX_SIDE = 1024
+ORB_FEATURES = 2000
+RATIO = 0.75
+RANSAC_PX = 3.0
+POINT_SCALE = 32  # points stored as uint16 in 1/32 px: 1024 * 32 < 65536
+
+# Ink and text-page detection at the analysis size.
+INK_CELL = 16          # px per ink-grid cell (a 1024-px page -> 64 cells on the long side)
+INK_CELL_SHARE = 0.02  # a cell is inked when this share of its pixels is ink
+COVER_RADIUS = 1       # an inlier covers its own ink cell and this many cells around it
+# Guided matching for text pages: once the affine is fixed, a point of a matches the nearest of b's points
+# within GUIDED_PX of where the affine puts it, if their descriptors differ in <= GUIDED_HAMMING of 256 bits.
+# Needed because body text repeats its glyphs, so the ratio test drops nearly all of its matches.
+GUIDED_PX = 4.0
+GUIDED_HAMMING = 64
+# A page is text-dominated when most of its ink (ruled lines left out) lies in glyph-sized connected strokes.
+# Chosen on docs-dev (letters 0.45-0.97, typed 0.51-1.0, forms 0.25-0.61 of ink in glyphs; B&W prints
+# 0.06-0.53) and a dev sample (photos: median 0.12, p95 0.39). Forms need the second rule: their fill-in
+# shares the page with ruled boxes, on paper that is >= 51 % flat (prints: median 0.31). Erring towards
+# "text" is the safe side: a photo judged as text still verifies on coverage, a page missed does not.
+TEXT_GLYPH_SHARE = 0.45
+FORM_GLYPH_SHARE, FORM_FLAT_SHARE, FORM_MAX_INK = 0.22, 0.45, 0.13
+TEXT_MIN_GLYPHS = 90      # forms have >= 92 glyph-sized components, letters >= 139
+TEXT_MAX_INK = 0.25       # a text page is mostly paper (typed pages <= 0.20)
+FLAT_STD = 6.0            # grey-level std below which a 15-px neighbourhood counts as blank paper
+
+# Decision thresholds, chosen on docs-dev and checked on photos/dev with bench/bench_verify.py (2026-12-01):
+# - photos: different photos among the scan's candidate pairs reach at most 4 distinct inliers (both sets),
+#   true pairs have p5 136-249; 25 sits far from both (15..40 give the same figures).
+# - text: inliers alone cannot separate (a shared letterhead gives ~300). Guided-match coverage of the ink:
+#   all 1689 docs-dev hard-negative pairs reach at most 0.51 (p99 0.42); true near text pairs p5 0.34,
+#   median 0.60. At 0.45: 3 of 1689 hard negatives pass (all three are embedding candidates, cosine
+#   0.75-0.88), 80 % of true near pairs and all exact ones; 0.35 passes 95 % but 15 hard negatives; 0.52
+#   passes none but only ~61 % of the true pairs. Not separable yet: the coverage measure needs work.
+#   Photos/dev at 0.45: no negative passes; photos the detector calls text (6 %) lose some recall
+#   (near 94.5 %, similar 98.1 %).
+MIN_INLIERS_PHOTO = 25    # distinct inliers for a photo pair
+MIN_INLIERS_TEXT = 40     # distinct RANSAC inliers for a pair where either side is a text page
+MIN_COVERAGE_TEXT = 0.45  # share of inked cells near a guided match, the smaller of the two pages
+# A fitted affine outside these bounds is a degenerate fit, not a re-scan.
+MIN_SCALE, MAX_SCALE, MAX_ANISOTROPY = 0.2, 5.0, 2.5
+
+_MAGIC = b"ZVF1"
+
+
+@dataclass
+class PageFeatures:
+    """One image's verification record; arrays are compact (uint8/uint16) for caching."""
+    width: int
+    height: int
+    points: np.ndarray           # (n, 2) uint16, 1/POINT_SCALE px
+    descriptors: np.ndarray      # (n, 32) uint8
+    mirror_points: np.ndarray    # (m, 2) uint16, features of the mirrored image in the unmirrored frame
+    mirror_descriptors: np.ndarray
+    ink: np.ndarray              # (gh, gw) bool: inked cells of INK_CELL px
+    is_text_page: bool
+    text_score: float            # share of ink in glyph-sized components
+
+    def to_bytes(self):
+        gh, gw = self.ink.shape
+        head = struct.pack("<4sHHIIHHf?", _MAGIC, self.width, self.height, len(self.points),
+                           len(self.mirror_points), gh, gw, self.text_score, self.is_text_page)
+        return b"".join([head, self.points.astype("<u2").tobytes(), self.descriptors.tobytes(),
+                         self.mirror_points.astype("<u2").tobytes(), self.mirror_descriptors.tobytes(),
+                         np.packbits(self.ink).tobytes()])
+
+    @classmethod
+    def from_bytes(cls, data):
+        fmt = "<4sHHIIHHf?"
+        magic, width, height, n, m, gh, gw, score, is_text = struct.unpack_from(fmt, data)
+        if magic != _MAGIC:
+            raise ValueError("not a verification record")
+        offset = struct.calcsize(fmt)
+
+        def take(count, dtype, shape):
+            nonlocal offset
+            size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            array = np.frombuffer(data, dtype, count, offset).reshape(shape).copy() if count else \
+                np.zeros(shape, np.dtype(dtype).newbyteorder("="))
+            offset += size
+            return array
+
+        points = take(n * 2, "<u2", (n, 2)).astype(np.uint16)
+        descriptors = take(n * 32, np.uint8, (n, 32))
+        mirror_points = take(m * 2, "<u2", (m, 2)).astype(np.uint16)
+        mirror_descriptors = take(m * 32, np.uint8, (m, 32))
+        bits = np.frombuffer(data, np.uint8, -1, offset)
+        ink = np.unpackbits(bits)[:gh * gw].reshape(gh, gw).astype(bool)
+        return cls(width, height, points, descriptors, mirror_points, mirror_descriptors, ink,
+                   bool(is_text), float(score))
+
+
+@dataclass
+class Verification:
+    verified: bool
+    inliers: int                 # distinct inlier points (the smaller count of the two sides)
+    coverage: float | None       # share of inked area covered (text pairs), smaller of the two pages
+    turn: int                    # quarter turns counter-clockwise (as PIL's ROTATE_90) taking a to b
+    mirrored: bool
+    matrix: np.ndarray | None    # 2x3 affine mapping a's analysis pixels onto b's
+    text: bool                   # judged as a text pair
+    reason: str
+
+
+def to_gray(image, max_side=MAX_SIDE):
+    """A PIL image or an HxW / HxWx3 uint8 array -> gray uint8 array with the long side <= max_side."""
+    array = np.asarray(image)
+    if array.ndim == 3:
+        array = cv2.cvtColor(np.ascontiguousarray(array[..., :3]), cv2.COLOR_RGB2GRAY)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    h, w = array.shape
+    scale = max_side / max(h, w)
+    if scale < 1:
+        array = cv2.resize(array, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+    return array
+
+
+_ORB = None
+
+
+def _orb():
+    global _ORB
+    if _ORB is None:
+        _ORB = cv2.ORB_create(nfeatures=ORB_FEATURES)
+    return _ORB
+
+
+def _detect(gray):
+    """ORB keypoints and descriptors. (Spreading them over an 8x8 grid was tried: more points on body text,
+    but weaker ones, and true text pairs lost coverage: docs-dev true near 93 % -> 83 % verified.)"""
+    keypoints, descriptors = _orb().detectAndCompute(gray, None)
+    if descriptors is None or not keypoints:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    return np.float32([k.pt for k in keypoints]), descriptors
+
+
+def _pack_points(points):
+    return np.clip(np.rint(points * POINT_SCALE), 0, 65535).astype(np.uint16)
+
+
+def ink_mask(gray):
+    """Dark strokes against the local paper tone (tinted, unevenly lit scans)."""
+    blur = cv2.GaussianBlur(gray, (3, 3), 0)
+    return cv2.adaptiveThreshold(blur, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 20)
+
+
+def text_page_score(gray, ink):
+    """(share of ink in glyph-sized components, ruled lines left out; glyph count; ink share; flat share).
+
+    Flat share: pixels whose 15-px neighbourhood barely varies (blank paper between lines of text)."""
+    count, _labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    if count <= 1:
+        return 0.0, 0, 0.0, 1.0
+    long_side = max(ink.shape)
+    w, h, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    glyph_max = max(6, long_side // 40)
+    glyph = (h >= 3) & (h <= glyph_max) & (w <= 2 * glyph_max) & (area >= 4)
+    ruled = ((w >= 8 * h) | (h >= 8 * w)) & (np.maximum(w, h) > long_side // 10)
+    total = max(int(area[~ruled].sum()), 1)
+    values = gray.astype(np.float32)
+    mean = cv2.blur(values, (15, 15))
+    var = cv2.blur(values * values, (15, 15)) - mean * mean
+    flat = float((var < FLAT_STD ** 2).mean())
+    return float(area[glyph].sum() / total), int(glyph.sum()), float(area.sum() / ink.size), flat
+
+
+def is_text(glyph_share, glyphs, ink_share, flat_share):
+    """Text-dominated page: mostly glyph-sized strokes, or (forms) a fair share of them on mostly blank paper."""
+    if glyphs < TEXT_MIN_GLYPHS or ink_share > TEXT_MAX_INK:
+        return False
+    return glyph_share >= TEXT_GLYPH_SHARE or (
+        glyph_share >= FORM_GLYPH_SHARE and flat_share >= FORM_FLAT_SHARE and ink_share <= FORM_MAX_INK)
+
+
+def _ink_grid(ink):
+    h, w = ink.shape
+    gh, gw = -(-h // INK_CELL), -(-w // INK_CELL)
+    padded = np.zeros((gh * INK_CELL, gw * INK_CELL), np.float32)
+    padded[:h, :w] = ink
+    share = padded.reshape(gh, INK_CELL, gw, INK_CELL).mean(axis=(1, 3))
+    return share >= INK_CELL_SHARE
+
+
+def page_features(image, max_side=MAX_SIDE):
+    """The verification record of one decoded image (RGB or gray, PIL or numpy)."""
+    gray = to_gray(image, max_side)
+    h, w = gray.shape
+    points, descriptors = _detect(gray)
+    mirror_points, mirror_descriptors = _detect(np.ascontiguousarray(gray[:, ::-1]))
+    if len(mirror_points):
+        mirror_points[:, 0] = (w - 1) - mirror_points[:, 0]
+    ink = ink_mask(gray)
+    glyph_share, glyphs, ink_share, flat_share = text_page_score(gray, ink)
+    text = is_text(glyph_share, glyphs, ink_share, flat_share)
+    return PageFeatures(w, h, _pack_points(points), descriptors, _pack_points(mirror_points),
+                        mirror_descriptors, _ink_grid(ink), text, round(glyph_share, 4))
+
+
+_MATCHER = None
+
+
+def _matcher():
+    global _MATCHER
+    if _MATCHER is None:
+        _MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING)
+    return _MATCHER
+
+
+def _fit(pa, da, pb, db):
+    """Ratio-test matches, a RANSAC full affine; (distinct inliers, matrix, inlier points a, inlier points b)."""
+    if len(da) < 3 or len(db) < 3:
+        return 0, None, None, None
+    pairs = _matcher().knnMatch(da, db, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+    if len(good) < 3:
+        return 0, None, None, None
+    src = pa[[m.queryIdx for m in good]].astype(np.float32) / POINT_SCALE
+    dst = pb[[m.trainIdx for m in good]].astype(np.float32) / POINT_SCALE
+    matrix, mask = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
+                                        maxIters=2000, confidence=0.995)
+    if matrix is None or not _plausible(matrix):
+        return 0, None, None, None
+    keep = mask.ravel().astype(bool)
+    src, dst = src[keep], dst[keep]
+    distinct = min(_distinct(src), _distinct(dst))
+    return distinct, matrix, src, dst
+
+
+def _guided(pa, da, pb, db, matrix):
+    """Point pairs that agree with the affine both in place and in descriptor (see GUIDED_PX)."""
+    src = pa.astype(np.float32) / POINT_SCALE
+    target = src @ matrix[:, :2].T + matrix[:, 2]
+    dst_all = pb.astype(np.float32) / POINT_SCALE
+    distance, index = cKDTree(dst_all).query(target, k=3, distance_upper_bound=GUIDED_PX)
+    best = np.full(len(src), 257)
+    for column in range(index.shape[1]):
+        near = index[:, column] < len(dst_all)
+        bits = np.unpackbits(da[near] ^ db[index[near, column]], axis=1).sum(axis=1)
+        best[near] = np.minimum(best[near], bits)
+    keep = best <= GUIDED_HAMMING
+    first = np.where(index[:, 0] < len(dst_all), index[:, 0], 0)
+    return src[keep], dst_all[first[keep]]
+
+
+def _distinct(points):
+    return len(np.unique(np.rint(points).astype(np.int32), axis=0)) if len(points) else 0
+
+
+def _plausible(matrix):
+    singular = np.linalg.svd(matrix[:, :2], compute_uv=False)
+    return (MIN_SCALE <= singular[1] and singular[0] <= MAX_SCALE
+            and singular[0] / max(singular[1], 1e-9) <= MAX_ANISOTROPY)
+
+
+def _coverage(ink, points):
+    """Share of inked cells within COVER_RADIUS cells of an inlier point."""
+    total = int(ink.sum())
+    if total == 0 or points is None or not len(points):
+        return 0.0
+    hit = np.zeros(ink.shape, np.uint8)
+    cells = np.clip((points // INK_CELL).astype(np.int32), 0, [ink.shape[1] - 1, ink.shape[0] - 1])
+    hit[cells[:, 1], cells[:, 0]] = 1
+    size = 2 * COVER_RADIUS + 1
+    hit = cv2.dilate(hit, np.ones((size, size), np.uint8))
+    return float((hit.astype(bool) & ink).sum() / total)
+
+
+def _orientation(matrix):
+    linear = matrix[:, :2]
+    mirrored = np.linalg.det(linear) < 0
+    if mirrored:  # undo a horizontal mirror of a first, then read the rotation
+        linear = linear @ np.diag([-1.0, 1.0])
+    angle = np.degrees(np.arctan2(linear[1, 0], linear[0, 0]))
+    return int(-round(angle / 90.0)) % 4, bool(mirrored)  # y points down: negate for counter-clockwise
+
+
+def verify_pair(a, b):
+    """Whether the records a and b show the same physical content (see the module docstring)."""
+    text = a.is_text_page or b.is_text_page
+    best = None
+    for mirrored in (False, True):
+        pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
+        inliers, matrix, src, dst = _fit(pa, da, b.points, b.descriptors)
+        coverage = None
+        if text and matrix is not None:
+            src, dst = _guided(pa, da, b.points, b.descriptors, matrix)
+            coverage = min(_coverage(a.ink, src), _coverage(b.ink, dst))
+        result = _decide(inliers, coverage, matrix, text)
+        if best is None or (result.verified, result.inliers) > (best.verified, best.inliers):
+            best = result
+        if best.verified or inliers >= MIN_INLIERS_PHOTO:
+            break  # verified, or the direct orientation has consistent geometry: the mirror cannot be it
+    return best
+
+
+def _decide(inliers, coverage, matrix, text):
+    turn, mirrored = _orientation(matrix) if matrix is not None else (0, False)
+    if matrix is None:
+        verified, reason = False, "no consistent geometry"
+    elif text:
+        if inliers < MIN_INLIERS_TEXT:
+            verified, reason = False, f"{inliers} inliers < {MIN_INLIERS_TEXT} (text page)"
+        elif coverage < MIN_COVERAGE_TEXT:
+            verified, reason = False, f"inliers cover {coverage:.0%} of the ink < {MIN_COVERAGE_TEXT:.0%}"
+        else:
+            verified, reason = True, f"{inliers} inliers cover {coverage:.0%} of the ink"
+    elif inliers < MIN_INLIERS_PHOTO:
+        verified, reason = False, f"{inliers} inliers < {MIN_INLIERS_PHOTO}"
+    else:
+        verified, reason = True, f"{inliers} inliers"
+    return Verification(verified, inliers, coverage, turn, mirrored, matrix, text, reason)
