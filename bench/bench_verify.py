@@ -145,7 +145,7 @@ def sweep(name, results):
     print(f"  sweep on {name}: pass % per pair kind; text pairs need inliers >= {V.MIN_INLIERS_TEXT}")
     keys = list(results)
     print("    " + "".join(f"{k[:14]:>15s}" for k in keys))
-    for cover in (0.30, 0.35, 0.40, 0.45, 0.50):
+    for cover in (0.25, 0.30, 0.33, 0.36, 0.40, 0.45):
         for photo in (15, 25, 40):
             cells = []
             for key in keys:

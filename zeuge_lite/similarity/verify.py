@@ -36,8 +36,8 @@ COVER_RADIUS = 1       # an inlier covers its own ink cell and this many cells a
 # Guided matching for text pages: once the affine is fixed, a point of a matches the nearest of b's points
 # within GUIDED_PX of where the affine puts it, if their descriptors differ in <= GUIDED_HAMMING of 256 bits.
 # Needed because body text repeats its glyphs, so the ratio test drops nearly all of its matches.
-GUIDED_PX = 4.0
-GUIDED_HAMMING = 64
+GUIDED_PX = 3.0       # docs-dev sweep: 4 px / 64 bits let hard negatives reach 0.51 coverage, 3 / 40 only 0.31
+GUIDED_HAMMING = 40
 # A page is text-dominated when most of its ink (ruled lines left out) lies in glyph-sized connected strokes.
 # Chosen on docs-dev (letters 0.45-0.97, typed 0.51-1.0, forms 0.25-0.61 of ink in glyphs; B&W prints
 # 0.06-0.53) and a dev sample (photos: median 0.12, p95 0.39). Forms need the second rule: their fill-in
@@ -52,16 +52,15 @@ FLAT_STD = 6.0            # grey-level std below which a 15-px neighbourhood cou
 # Decision thresholds, chosen on docs-dev and checked on photos/dev with bench/bench_verify.py (2026-12-01):
 # - photos: different photos among the scan's candidate pairs reach at most 4 distinct inliers (both sets),
 #   true pairs have p5 136-249; 25 sits far from both (15..40 give the same figures).
-# - text: inliers alone cannot separate (a shared letterhead gives ~300). Guided-match coverage of the ink:
-#   all 1689 docs-dev hard-negative pairs reach at most 0.51 (p99 0.42); true near text pairs p5 0.34,
-#   median 0.60. At 0.45: 3 of 1689 hard negatives pass (all three are embedding candidates, cosine
-#   0.75-0.88), 80 % of true near pairs and all exact ones; 0.35 passes 95 % but 15 hard negatives; 0.52
-#   passes none but only ~61 % of the true pairs. Not separable yet: the coverage measure needs work.
-#   Photos/dev at 0.45: no negative passes; photos the detector calls text (6 %) lose some recall
-#   (near 94.5 %, similar 98.1 %).
+# - text: inliers alone cannot separate (a shared letterhead gives ~300). Guided-match coverage of the ink
+#   (GUIDED_PX 3, GUIDED_HAMMING 40): all 1689 docs-dev hard-negative pairs reach at most 0.307 (candidate
+#   negatives 0.22); true near text pairs p5 0.30, median 0.55. 0.33 passes no hard negative, 92.5 % of true
+#   near pairs, all exact ones. (With 4 px / 64 bits negatives reached 0.51: 0.45 still let 3 through.)
+#   Photos/dev at 0.33: no negative passes (max 4 inliers); photos the detector calls text (6 %) cost a
+#   little recall (near 98.2 %, similar 98.1 %). The margin over the worst hard negative is thin (0.02).
 MIN_INLIERS_PHOTO = 25    # distinct inliers for a photo pair
 MIN_INLIERS_TEXT = 40     # distinct RANSAC inliers for a pair where either side is a text page
-MIN_COVERAGE_TEXT = 0.45  # share of inked cells near a guided match, the smaller of the two pages
+MIN_COVERAGE_TEXT = 0.33  # share of inked cells near a guided match, the smaller of the two pages
 # A fitted affine outside these bounds is a degenerate fit, not a re-scan.
 MIN_SCALE, MAX_SCALE, MAX_ANISOTROPY = 0.2, 5.0, 2.5
 
