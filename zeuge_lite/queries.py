@@ -208,6 +208,33 @@ def items_of_batch(conn, batch_id):
                         (batch_id,)).fetchall()
 
 
+def count_items(conn, batch_id):
+    """How many items a batch holds."""
+    return conn.execute("SELECT count(*) FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+
+
+def items_page(conn, batch_id, offset, limit):
+    """A window of a batch's items in batch order, each with its 1-based position_number."""
+    rows = conn.execute(_ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+                        (batch_id, limit, offset)).fetchall()
+    return [dict(row, position_number=offset + n) for n, row in enumerate(rows, start=1)]
+
+
+_NUMBERED = ("WITH numbered AS (SELECT id, row_number() OVER (ORDER BY position, id) AS position_number "
+             "FROM items WHERE batch_id = ?) ")
+
+
+def items_by_ids(conn, batch_id, item_ids):
+    """The batch's items among item_ids, in batch order, each with its 1-based position_number."""
+    item_ids = list(item_ids)
+    if not item_ids:
+        return []
+    marks = ",".join("?" * len(item_ids))
+    return [dict(row) for row in conn.execute(
+        _NUMBERED + _ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
+        + _ITEM_JOINS + f"WHERE n.id IN ({marks}) ORDER BY n.position_number", [batch_id, *item_ids])]
+
+
 def item_for_member(conn, item_id, user_id):
     """An item with file data, its batch's archive, plan and the user's role; None if not visible."""
     return conn.execute(

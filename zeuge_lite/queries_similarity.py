@@ -251,6 +251,12 @@ def batch_pairs(conn, batch_id, model):
     return conn.execute(_PAIR_SELECT + "WHERE p.batch_id = ? AND p.model = ?", (batch_id, model)).fetchall()
 
 
+def groups_generation(conn, batch_id):
+    """(batch's groups generation, its archive's dismissals generation): they change whenever groups may."""
+    return tuple(conn.execute("SELECT b.groups_generation, a.dismissals_generation FROM batches b "
+                              "JOIN archives a ON a.id = b.archive_id WHERE b.id = ?", (batch_id,)).fetchone())
+
+
 def pairs_among(conn, model, item_ids):
     """Stored pairs whose both items are among item_ids (an expanded card's members), with their shas."""
     marks = ",".join("?" * len(item_ids))

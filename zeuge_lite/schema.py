@@ -189,4 +189,30 @@ CREATE TABLE workers (
 )
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS]
+# Pages cache a batch's groups instead of regrouping every stored pair on every request. A cached result is
+# valid while these counters stand still; triggers bump them on every change groups depend on (pairs written
+# or deleted, items deleted with their pairs, "not duplicates" decisions), whichever code path makes it.
+GENERATIONS = """
+ALTER TABLE batches ADD COLUMN groups_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE archives ADD COLUMN dismissals_generation INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER pairs_added AFTER INSERT ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = NEW.batch_id;
+END;
+CREATE TRIGGER pairs_changed AFTER UPDATE ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id IN (OLD.batch_id, NEW.batch_id);
+END;
+CREATE TRIGGER pairs_removed AFTER DELETE ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = OLD.batch_id;
+END;
+CREATE TRIGGER items_removed AFTER DELETE ON items BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = OLD.batch_id;
+END;
+CREATE TRIGGER dismissals_added AFTER INSERT ON dismissals BEGIN
+    UPDATE archives SET dismissals_generation = dismissals_generation + 1 WHERE id = NEW.archive_id;
+END;
+CREATE TRIGGER dismissals_removed AFTER DELETE ON dismissals BEGIN
+    UPDATE archives SET dismissals_generation = dismissals_generation + 1 WHERE id = OLD.archive_id;
+END
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS]

@@ -9,6 +9,11 @@ def storage():
     return Storage(current_app.config["STORAGE_DIR"])
 
 
+def memo():
+    """The app's in-process cache of computed results (groups of a batch at a sensitivity)."""
+    return current_app.extensions["memo"]
+
+
 # The Similarity tab's view state in its URL: only these names go back into url_for (others could clash
 # with its own arguments, such as batch_id or endpoint, and answer 500).
 VIEW_STATE_KEYS = ("level", "threshold", "tier", "sort", "open", "page", "scope")
@@ -23,6 +28,8 @@ def init_app(app):
     """Register every blueprint, the template helpers and the plan check's error handler; clear the .part
     files a crash left in the storage (every process starts here: web, worker, `flask init-db`)."""
     from zeuge_lite import plans
+    from zeuge_lite.memo import Memo
+    app.extensions["memo"] = Memo()
     from zeuge_lite.views import archives, batches, items, review, similarity
     for module in (archives, batches, items, similarity, review):
         app.register_blueprint(module.bp)
