@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+from zeuge_lite.queries import ITEM_COLUMNS, ITEM_JOINS
 from zeuge_lite.similarity.embedding import COARSE_BITS, coarse_codes
 
 ACTIVE = ("queued", "running")
@@ -268,6 +269,36 @@ def batch_scores(conn, batch_id, model):
     """{item id: uniqueness} for a batch's scored items."""
     return dict(conn.execute("SELECT s.item_id, s.uniqueness FROM item_scores s JOIN items i ON i.id = s.item_id "
                              "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
+
+
+def uniqueness_counts(conn, batch_id, model, bins):
+    """How many of a batch's scored items fall in each of `bins` equal uniqueness bins over 0..1."""
+    counts = [0] * bins
+    for index, count in conn.execute(
+            "SELECT min(?, CAST(s.uniqueness * ? AS INTEGER)) AS bin, count(*) FROM item_scores s "
+            "JOIN items i ON i.id = s.item_id WHERE i.batch_id = ? AND s.model = ? GROUP BY bin",
+            (bins - 1, bins, batch_id, model)):
+        counts[max(0, index)] += count
+    return counts
+
+
+_IN_RANGE = ("JOIN item_scores s ON s.item_id = i.id AND s.model = ? "
+             "WHERE i.batch_id = ? AND s.uniqueness BETWEEN ? AND ? ")
+
+
+def count_scored_in_range(conn, batch_id, model, low, high):
+    """How many of a batch's scored items have a uniqueness within low..high."""
+    return conn.execute("SELECT count(*) FROM items i " + _IN_RANGE,
+                        (model, batch_id, low, high)).fetchone()[0]
+
+
+def scored_items_in_range(conn, batch_id, model, low, high, by_uniqueness, offset, limit):
+    """A page of a batch's items with uniqueness within low..high (with file data and `uniqueness`), in batch
+    order or least unique first."""
+    order = "s.uniqueness, i.position, i.id" if by_uniqueness else "i.position, i.id"
+    return conn.execute(ITEM_COLUMNS + ", s.uniqueness FROM items i " + ITEM_JOINS + _IN_RANGE +
+                        f"ORDER BY {order} LIMIT ? OFFSET ?",
+                        (model, batch_id, low, high, limit, offset)).fetchall()
 
 
 def _scope(batch_id, archive_id):
