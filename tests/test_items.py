@@ -47,15 +47,20 @@ def test_a_page_of_the_grid_reorders_only_its_own_positions(client, conn, batch_
 
 def test_move_to_a_typed_position_clamped_to_the_batch(client, conn, batch_with_items):
     batch, ids = batch_with_items
-    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={"position": "1", "order_version": 0})
+    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={f"position-{ids[3]}": "1", "order_version": 0})
     assert _order(conn, batch) == [ids[3], ids[0], ids[1], ids[2]]
-    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={"position": "99", "order_version": 1})
+    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={f"position-{ids[3]}": "99", "order_version": 1})
     assert _order(conn, batch) == ids
     for bad in ("two", "-3", "1e3"):
-        refused = client.post(f"/batches/{batch}/items/{ids[0]}/move", data={"position": bad, "order_version": 2})
+        refused = client.post(f"/batches/{batch}/items/{ids[0]}/move",
+                              data={f"position-{ids[0]}": bad, "order_version": 2})
         assert refused.status_code == 422 and b"whole number" in refused.data and _order(conn, batch) == ids
-    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={"position": "9" * 30, "order_version": 2})
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={f"position-{ids[0]}": "9" * 30, "order_version": 2})
     assert _order(conn, batch) == [ids[1], ids[2], ids[3], ids[0]]  # a huge position is the end
+    whole_form = {f"position-{i}": str(n) for n, i in enumerate(_order(conn, batch), start=1)}
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={**whole_form, "direction": "earlier",
+                                                               "order_version": 3})
+    assert _order(conn, batch) == [ids[1], ids[2], ids[0], ids[3]]  # an arrow's direction wins over the fields
 
 
 def test_long_batches_are_paged_and_a_move_shows_the_page_the_item_went_to(app, client, conn, batch_with_items):
@@ -67,7 +72,7 @@ def test_long_batches_are_paged_and_a_move_shows_the_page_the_item_went_to(app, 
     assert 'value="3"' in second and 'name="offset" value="2"' in second and "3–4 of 4" in second
     assert 'data-position="2"' in second and "to the end of page 1" in second  # the drop zone's target
     assert f'id="item-{ids[3]}"' in client.get(f"/batches/{batch}/items?page=99").data.decode()  # the last
-    moved = client.post(f"/batches/{batch}/items/{ids[0]}/move", data={"position": "4", "order_version": 0,
+    moved = client.post(f"/batches/{batch}/items/{ids[0]}/move", data={f"position-{ids[0]}": "4", "order_version": 0,
                                                                       "page": "1"}).data.decode()
     assert f'id="item-{ids[0]}"' in moved and f'id="item-{ids[3]}"' in moved and "3–4 of 4" in moved
     table = client.get(f"/batches/{batch}/metadata?page=2").data.decode()

@@ -85,8 +85,11 @@ def batch_feature_rows(conn, batch_id, model):
 def batch_feature_errors(conn, batch_id, model):
     """A batch's items whose content could not be analysed, with the reason."""
     return conn.execute(
-        "SELECT i.id, i.filename, x.error FROM items i JOIN features x ON x.sha256 = i.sha256 "
-        "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NOT NULL ORDER BY i.position",
+        # Failed contents first, by their partial index: walking the batch's items would read every features
+        # row past its views blob to reach the error column (4 ms at 2,000 items, against 0.01 ms).
+        "WITH failed AS MATERIALIZED (SELECT sha256, error FROM features WHERE model = ? AND error IS NOT NULL) "
+        "SELECT i.id, i.filename, f.error FROM failed f JOIN items i ON i.sha256 = f.sha256 "
+        "WHERE i.batch_id = ? ORDER BY i.position",
         (model, batch_id)).fetchall()
 
 

@@ -192,7 +192,10 @@ CREATE TABLE workers (
 # Pages cache a batch's groups instead of regrouping every stored pair on every request. A cached result is
 # valid while these counters stand still; triggers bump them on every change groups depend on (pairs written
 # or deleted, items deleted with their pairs, "not duplicates" decisions), whichever code path makes it.
+# The Similarity tab lists unreadable files on every view: a partial index finds those few rows without
+# reading every features row (its views blob lies before the error column).
 GENERATIONS = """
+CREATE INDEX features_errors ON features(model, sha256) WHERE error IS NOT NULL;
 ALTER TABLE batches ADD COLUMN groups_generation INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE archives ADD COLUMN dismissals_generation INTEGER NOT NULL DEFAULT 0;
 CREATE TRIGGER pairs_added AFTER INSERT ON pairs BEGIN

@@ -22,13 +22,21 @@
       new Sortable(edge, {
         group: { name: "items", pull: false, put: true }, ghostClass: "ghost",
         onAdd: function (evt) {
-          htmx.ajax("POST", edge.dataset.moveBase + evt.item.dataset.itemId + "/move", {
+          var id = evt.item.dataset.itemId, values = { order_version: edge.dataset.orderVersion };
+          values["position-" + id] = edge.dataset.position;
+          htmx.ajax("POST", edge.dataset.moveUrl.replace("{}", id), {
             target: "#grid-region", swap: "outerHTML", source: edge, headers: { "X-CSRFToken": csrfToken() },
-            values: { position: edge.dataset.position, order_version: edge.dataset.orderVersion },
+            values: values,
           });
         },
       });
     });
+  });
+
+  // The grid is one form for the order; Enter in a tile's position field commits that field (its change
+  // event posts the move) and must not submit the whole form as a page load.
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.matches("#item-grid input.pos")) { e.preventDefault(); e.target.blur(); }
   });
 
   function addRow(list, file) {

@@ -1,5 +1,5 @@
 """Blueprints, one per area, and the helpers they share."""
-from flask import current_app, request
+from flask import current_app, request, url_for
 
 from zeuge_lite.storage import Storage, sweep_partial_files
 
@@ -24,6 +24,15 @@ def view_state(*drop):
     return {key: request.args[key] for key in VIEW_STATE_KEYS if key in request.args and key not in drop}
 
 
+_SLOT = 918273645546372819  # stands for the open URL part: digits, so any converter takes it
+
+
+def url_pattern(endpoint, slot, **values):
+    """url_for(endpoint, **values) with the argument `slot` left open as "{}", to fill per row with .format():
+    a page of 120 tiles builds each kind of link once instead of once per tile."""
+    return url_for(endpoint, **values, **{slot: _SLOT}).replace(str(_SLOT), "{}")
+
+
 def init_app(app):
     """Register every blueprint, the template helpers and the plan check's error handler; clear the .part
     files a crash left in the storage (every process starts here: web, worker, `flask init-db`)."""
@@ -36,5 +45,6 @@ def init_app(app):
     app.register_blueprint(review.audit_bp)
     app.register_blueprint(review.items_bp)
     app.add_template_global(view_state)
+    app.add_template_global(url_pattern)
     plans.init_app(app)
     sweep_partial_files(app.config["STORAGE_DIR"])

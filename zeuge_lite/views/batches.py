@@ -188,7 +188,8 @@ def move(batch_id, item_id):
     batch = batch_or_404(batch_id, write=True)
     form = request.form
     step = -1 if form.get("direction") == "earlier" else 1
-    position = form.get("position", "").strip() or None
+    # An arrow button posts the whole grid form, every tile's position field with it: its direction decides.
+    position = None if "direction" in form else form.get(f"position-{item_id}", "").strip() or None
     if position is not None and not position.isdigit():
         return _grid_response(batch, "Type the new position as a whole number, 1 or more.", status=422)
     try:
