@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import CHEAP_HASH, PASSWORD, image_bytes
 from tests.e2e.conftest import start_process, stop_process
-from zeuge_lite import analysis, backup, catalogue, create_app, queries, review
+from zeuge_lite import analysis, backup, create_app, queries, review, trash
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import connect, migrate
 from zeuge_lite.demo import PHOTOS_DIR
@@ -247,7 +247,7 @@ def test_an_item_deleted_during_the_backup_leaves_a_consistent_backup(app, conn,
 
     def delete_after_the_snapshot(stage, done, _total):
         if stage == "originals" and done == 0 and queries.file_in_use(conn, doomed["sha256"]):
-            catalogue.delete_items(conn, storage, [doomed])
+            trash.remove_items(conn, storage, archive[1], [doomed], None, days=0)
 
     report = backup.backup(app.config["DATABASE"], storage, tmp_path / "backup", progress=delete_after_the_snapshot)
     assert report.problems == [] and report.snapshots == 2 and report.counts["items"] == 1

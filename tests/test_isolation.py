@@ -3,7 +3,7 @@ import pytest
 
 from tests.conftest import image_bytes
 
-ID_ARGUMENTS = {"archive_id", "batch_id", "item_id", "key"}
+ID_ARGUMENTS = {"archive_id", "batch_id", "item_id", "key", "entry_id"}
 
 
 def _routes_with_ids(app):
@@ -19,10 +19,13 @@ def victim(world):
     _user, archive = world.user("victim@x.org")  # user_id: the victim's own membership routes
     world.login("victim@x.org")
     batch = world.batch(archive)
-    item = world.upload(batch, ("secret.png", image_bytes("PNG")))[0]["item_id"]
+    item, gone = [r["item_id"] for r in world.upload(batch, ("secret.png", image_bytes("PNG")),
+                                                      ("gone.png", image_bytes("PNG", color=(1, 2, 3))))]
+    world.client.post(f"/items/{gone}/delete")  # to the trash: its entry has routes of its own
+    entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (gone,)).fetchone()["id"]
     world.logout()
     return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb", "user_id": _user,
-            "key": str(item), "fmt": "json"}
+            "key": str(item), "fmt": "json", "entry_id": entry}
 
 
 def _url(app, rule, ids):
@@ -40,7 +43,8 @@ def test_other_archive_member_gets_404_everywhere(app, world, victim):
     world.user("intruder@x.org")
     world.login("intruder@x.org")
     for rule, method in _routes_with_ids(app):
-        response = world.client.open(_url(app, rule, victim), method=method, data={"item": [victim["item_id"]]})
+        response = world.client.open(_url(app, rule, victim), method=method,
+                                     data={"item": [victim["item_id"]], "entry": [victim["entry_id"]]})
         assert response.status_code == 404, (rule.rule, method, response.status_code)
 
 
@@ -53,6 +57,6 @@ def test_anonymous_user_is_sent_to_login_everywhere(app, world, victim):
 
 def test_the_owner_still_reaches_them(app, world, victim):
     world.login("victim@x.org")
-    for endpoint in ("items.show", "batches.items", "archives.show", "items.derived"):
+    for endpoint in ("items.show", "batches.items", "archives.show", "items.derived", "trash.show", "trash.thumb"):
         rule = next(r for r, _m in _routes_with_ids(app) if r.endpoint == endpoint)
         assert world.client.get(_url(app, rule, victim)).status_code == 200, endpoint

@@ -115,8 +115,9 @@ def test_responses_are_listed_on_the_item_page(client, batch_with_items):
     assert b"second from left" in client.get(f"/items/{ids[1]}").data
 
 
-def test_delete_confirms_then_removes_item_metadata_responses_and_unused_file(client, conn, app,
-                                                                            batch_with_items):
+def test_without_a_trash_delete_confirms_then_removes_item_metadata_responses_and_unused_file(
+        client, conn, app, batch_with_items):
+    app.config["TRASH_DAYS"] = 0  # this server keeps no trash: the old, permanent delete
     batch, ids = batch_with_items
     client.post(f"/items/{ids[0]}/responses", data={"body": "a note"})
     confirm = client.get(f"/items/{ids[0]}/delete")
@@ -144,7 +145,8 @@ def test_a_file_used_by_another_item_stays(client, conn, app, world, batch_with_
     assert client.get(f"/items/{other_id}/thumb.jpg").status_code == 200
 
 
-def test_batch_rename_and_delete(client, conn, batch_with_items):
+def test_batch_rename_and_delete_without_a_trash(app, client, conn, batch_with_items):
+    app.config["TRASH_DAYS"] = 0
     batch, _ids = batch_with_items
     client.post(f"/batches/{batch}/rename", data={"name": "Parish box 12"})
     assert b"Parish box 12" in client.get(f"/batches/{batch}/items").data

@@ -6,7 +6,7 @@ import pytest
 
 from tests import test_review
 from tests.test_review import GROUP, _key
-from zeuge_lite import catalogue, queries
+from zeuge_lite import queries, trash
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.memo import Memo
 from zeuge_lite.storage import Storage
@@ -67,9 +67,9 @@ def test_groups_are_computed_once_until_something_they_depend_on_changes(app, cl
         client.post(f"/batches/{batch}/similarity/dismissals/undo", data=dismissal)
     assert key in _groups_html(client, batch)
 
-    # A delete through the catalogue (not the review screen) removes the item's pairs: the groups follow.
-    catalogue.delete_items(conn, Storage(app.config["STORAGE_DIR"]),
-                           [i for i in queries.items_of_batch(conn, batch) if i["filename"] == "blurred.jpg"])
+    # A delete outside the review screen (to the trash) removes the item's pairs: the groups follow.
+    trash.remove_items(conn, Storage(app.config["STORAGE_DIR"]), archive,
+                       [i for i in queries.items_of_batch(conn, batch) if i["filename"] == "blurred.jpg"], None, 30)
     listing = _groups_html(client, batch)
     assert key not in listing and _key(ids, "small.jpg", "master.png") in listing
 

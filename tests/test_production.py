@@ -56,7 +56,8 @@ def pro_batch(world):
     return archive, world.batch(archive)
 
 
-def test_a_run_skips_items_deleted_under_it_and_finishes(world, conn, pro_batch, immediate, monkeypatch):
+def test_a_run_skips_items_deleted_under_it_and_finishes(app, world, conn, pro_batch, immediate, monkeypatch):
+    app.config["TRASH_DAYS"] = 0  # deleted for good, files and all, while the run works on them
     _archive, batch = pro_batch
     names = ["kodak-kodim05.png", "kodak-kodim23.png", "skimage-coffee.png", "kodak-kodim01.png"]
     world.upload(batch, *[(name, _photo_bytes(name)) for name in names])

@@ -55,16 +55,19 @@ def test_delete_needs_a_confirmation_then_removes_exactly_like_the_items_tab(cli
     key = _key(ids, *GROUP)
     client.post(f"/items/{ids['small.jpg']}/responses", data={"body": "a note"})
     confirm = client.get(f"/batches/{batch}/similarity/group/{key}/delete?keep=suggested").data.decode()
-    assert "cannot be undone" in confirm and "small.jpg" in confirm and "blurred.jpg" in confirm
+    assert "Move 2 items to the trash?" in confirm and "small.jpg" in confirm and "blurred.jpg" in confirm
+    assert "restorable from the archive's trash for 30 days" in confirm
     assert queries.items_of_batch(conn, batch) and len(queries.items_of_batch(conn, batch)) == 5  # nothing yet
     after = client.post(f"/batches/{batch}/similarity/group/{key}/delete",
                         data={"item": [ids["small.jpg"], ids["blurred.jpg"]]}).data.decode()
-    assert "Group resolved" in after and "Deleted permanently" in after
+    assert "Group resolved" in after and "2 items moved to the trash, restorable for 30 days" in after
     assert sorted(i["filename"] for i in queries.items_of_batch(conn, batch)) == ["coffee.png", "first.png",
                                                                                  "master.png"]
-    assert conn.execute("SELECT count(*) FROM responses").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM responses").fetchone()[0] == 0  # they wait in the trash
+    assert conn.execute("SELECT count(*) FROM trash WHERE archive_id = ?", (archive,)).fetchone()[0] == 2
     entry = qr.audit_entries(conn, archive)[0]
-    assert entry["action"] == "delete" and entry["group_key"] == key and "small.jpg" in entry["detail"]
+    assert entry["action"] == "trash" and entry["group_key"] == key and "small.jpg" in entry["detail"]
+    assert "from a group card" in entry["detail"]
 
 
 def test_delete_without_a_choice_or_of_every_copy_is_refused(client, conn, analysed):

@@ -48,8 +48,11 @@ def owned(world):
     world.login("own@x.org")
     batch = world.batch(archive)
     items = [r["item_id"] for r in world.upload(batch, ("a.png", image_bytes("PNG")),
-                                                 ("b.jpg", image_bytes("JPEG", color=(10, 200, 10))))]
-    return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user,
+                                                 ("b.jpg", image_bytes("JPEG", color=(10, 200, 10))),
+                                                 ("c.png", image_bytes("PNG", color=(9, 9, 9))))]
+    world.client.post(f"/items/{items[2]}/delete")
+    entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (items[2],)).fetchone()["id"]
+    return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user, "entry_id": entry,
             "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv"],
             "filename": ["css/app.css", "js/app.js", "vendor/htmx-2.0.11.min.js"]}
 

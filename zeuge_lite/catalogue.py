@@ -1,23 +1,10 @@
-"""Changes to a batch's items that several screens share: permanent delete and reordering."""
+"""Reordering a batch's items (several screens share it). Deleting is zeuge_lite.trash."""
 from zeuge_lite import queries
 from zeuge_lite.db import transaction
 
 
 class StaleOrder(Exception):
     """The order was changed elsewhere since the page was loaded."""
-
-
-def delete_items(conn, storage, items):
-    """Delete items with their metadata and responses; remove files no other item uses."""
-    with transaction(conn):
-        for item in items:
-            queries.delete_item(conn, item["id"])
-        orphans = {(i["sha256"], i["ext"]) for i in items if not queries.file_in_use(conn, i["sha256"])}
-        for sha256, _ext in orphans:
-            queries.delete_file_row(conn, sha256)
-    for sha256, ext in orphans:  # after commit: a failed transaction must not lose files
-        storage.remove(sha256, ext)
-    return len(items)
 
 
 def apply_order(conn, batch_id, item_ids, expected_version, offset=0):

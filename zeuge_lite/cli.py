@@ -1,4 +1,4 @@
-"""`flask zeuge ...` commands: demo, plan, scan, model, backup, restore, check."""
+"""`flask zeuge ...` commands: demo, plan, purge, scan, model, backup, restore, check."""
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +51,18 @@ def plan_command(archive, plan):
         click.echo(f"Archive “{row['name']}” is now on the {plan} plan.")
     finally:
         conn.close()
+
+
+@zeuge.command("purge")
+def purge_command():
+    """Delete trash entries whose time in the trash is over (the worker also does this every hour)."""
+    from zeuge_lite.trash import purge_expired
+    conn = _connection()
+    try:
+        count = purge_expired(conn, Storage(current_app.config["STORAGE_DIR"]))
+    finally:
+        conn.close()
+    click.echo(f"{count} expired item{'' if count == 1 else 's'} deleted from the trash permanently.")
 
 
 @zeuge.command("scan")

@@ -168,15 +168,18 @@ def upsert_file(conn, info):
         "ON CONFLICT (sha256) DO NOTHING", info)
 
 
+_FILE_USED = ("(EXISTS (SELECT 1 FROM items WHERE items.sha256 = ?) OR "
+              "EXISTS (SELECT 1 FROM trash WHERE trash.sha256 = ?))")
+
+
 def file_in_use(conn, sha256):
-    """True if any item still refers to this content."""
-    return conn.execute("SELECT 1 FROM items WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None
+    """True if any item, in a batch or in a trash, still refers to this content."""
+    return bool(conn.execute("SELECT " + _FILE_USED, (sha256, sha256)).fetchone()[0])
 
 
 def delete_file_row(conn, sha256):
-    """Forget a file that no item uses any more."""
-    conn.execute("DELETE FROM files WHERE sha256 = ? AND NOT EXISTS "
-                 "(SELECT 1 FROM items WHERE items.sha256 = files.sha256)", (sha256,))
+    """Forget a file that no item uses any more (its features go with it)."""
+    conn.execute("DELETE FROM files WHERE sha256 = ? AND NOT " + _FILE_USED, (sha256, sha256, sha256))
 
 
 # --- items -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import itertools
 
 from PIL import Image
 
-from zeuge_lite import catalogue, queries
+from zeuge_lite import queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
 from zeuge_lite.similarity.keeper import Candidate, sharpness, suggest_keeper
@@ -88,13 +88,11 @@ def dismiss(conn, batch, members, user_id, member_id=None):
         _log(conn, batch, user_id, "not duplicates", what, members)
 
 
-def delete_members(conn, storage, batch, members, user_id, group_members_all):
-    """Delete some members permanently (as the Items tab does) and log it against their group."""
-    catalogue.delete_items(conn, storage, members)
-    names = ", ".join(m["filename"] for m in members)
-    qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "delete",
-                  f"deleted {len(members)} items permanently: {names}", [m["id"] for m in members],
-                  group_key(m["id"] for m in group_members_all))
+def delete_members(conn, storage, batch, members, user_id, group_members_all, days):
+    """Move some members of a group to the trash (or delete them permanently when days is 0), logged against
+    their group."""
+    return trash.remove_items(conn, storage, batch["archive_id"], members, user_id, days, " from a group card",
+                              group_key(m["id"] for m in group_members_all))
 
 
 def compare_rows(members):

@@ -218,4 +218,31 @@ CREATE TRIGGER dismissals_removed AFTER DELETE ON dismissals BEGIN
 END
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS]
+# Deleting moves items to the archive's trash: their rows leave `items` (so no list, group, export or count
+# has to filter them) and wait here, with their metadata and responses, until restored or purged. Their files
+# stay until purge. item_id is the id they get back if it is still free; when their batch is deleted, batch_id
+# becomes NULL (a new batch may get that id) and deleted_batch keeps it, so that entries of one deleted batch
+# are restored into one new batch.
+TRASH = """
+CREATE TABLE trash (
+    id INTEGER PRIMARY KEY,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    batch_id INTEGER,
+    deleted_batch INTEGER,
+    batch_name TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    sha256 TEXT NOT NULL REFERENCES files(sha256),
+    filename TEXT NOT NULL,
+    item TEXT NOT NULL,
+    responses TEXT NOT NULL DEFAULT '[]',
+    trashed_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    trashed_at TEXT NOT NULL DEFAULT (datetime('now')),
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX trash_archive ON trash(archive_id, id);
+CREATE INDEX trash_expires ON trash(expires_at);
+CREATE INDEX trash_sha256 ON trash(sha256)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH]

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from huey import Huey
+from huey import Huey, crontab
 from huey.storage import BaseStorage, SqliteStorage
 
 
@@ -31,7 +31,8 @@ def configure_queue(config):
     """Point the queue at the configured SQLite file (HUEY_DB); an app factory calls this."""
     huey.storage_class = SqliteStorage
     huey.storage_kwargs = {"filename": config["HUEY_DB"]}
-    _worker["config"] = {"database": config["DATABASE"], "stale_s": config["RUN_STALE_SECONDS"]}
+    _worker["config"] = {"database": config["DATABASE"], "stale_s": config["RUN_STALE_SECONDS"],
+                         "storage": config["STORAGE_DIR"]}
     if not huey.immediate:
         huey.storage = huey.create_storage()
     return huey
@@ -49,6 +50,19 @@ def analyse_batch(run_id, database, storage_dir, settings):
         run_analysis(conn, Storage(storage_dir), run_id, AnalysisSettings(**settings))
     finally:
         _worker["runs"].discard(run_id)
+        conn.close()
+
+
+@huey.periodic_task(crontab(minute="17"))
+def purge_expired_trash():
+    """Hourly in every worker (the demo's in-process one too): delete trash entries whose time is over."""
+    from zeuge_lite.db import connect
+    from zeuge_lite.storage import Storage
+    from zeuge_lite.trash import purge_expired
+    conn = connect(_worker["config"]["database"])
+    try:
+        return purge_expired(conn, Storage(_worker["config"]["storage"]))
+    finally:
         conn.close()
 
 
@@ -98,10 +112,12 @@ def start_in_process_consumer():
     """Start one huey worker thread in this process (for `flask run` demos; production runs `worker:`)."""
     with _lock:
         if "consumer" not in _in_process:
-            consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+            consumer = huey.create_consumer(workers=1, worker_type="thread", periodic=True,
                                             check_worker_health=False)
-            # Only the (daemon) worker threads: Consumer.start() would take over the server's signal handlers.
+            # Only the (daemon) worker and scheduler threads (the scheduler queues the hourly trash purge):
+            # Consumer.start() would take over the server's signal handlers.
             for _name, worker in consumer.worker_threads:
                 worker.start()
+            consumer.scheduler.start()
             _in_process["consumer"] = consumer
         return _in_process["consumer"]

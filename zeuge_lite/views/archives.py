@@ -3,6 +3,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from zeuge_lite import queries
+from zeuge_lite import queries_trash as qt
 from zeuge_lite.access import archive_or_404
 from zeuge_lite.auth import limiter
 from zeuge_lite.db import get_db
@@ -30,7 +31,8 @@ def show(archive_id):
     archives = queries.archives_of_user(get_db(), current_user.id)
     members = queries.members_of_archive(get_db(), archive_id) if archive["role"] == "owner" else []
     return render_template("archives/show.html", archive=archive, batches=batches, archives=archives,
-                           plan=PLANS.get(archive["plan"], PLANS["free"]), members=members, roles=ROLES)
+                           plan=PLANS.get(archive["plan"], PLANS["free"]), members=members, roles=ROLES,
+                           trash_count=qt.count(get_db(), archive_id))
 
 
 ROLES = ("owner", "archivist", "viewer")

@@ -6,7 +6,7 @@ from flask import (Blueprint, current_app, flash, jsonify, redirect, render_temp
 from flask_login import current_user, login_required
 
 from zeuge_lite.auth import safe_next
-from zeuge_lite import catalogue, exporting, queries, security
+from zeuge_lite import catalogue, exporting, queries, security, trash
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
@@ -251,13 +251,15 @@ def rename(batch_id):
 @bp.route("/<int:batch_id>/delete", methods=("GET", "POST"))
 @login_required
 def delete(batch_id):
-    """Confirm, then delete a batch with all its items, metadata, responses and unused files."""
+    """Confirm, then delete a batch; its items go to the archive's trash (restoring one makes the batch again
+    under its name), or are deleted permanently when TRASH_DAYS is 0."""
     batch = batch_or_404(batch_id, write=True)
     conn = get_db()
     items = queries.items_of_batch(conn, batch_id)
+    days = current_app.config["TRASH_DAYS"]
     if request.method != "POST":  # GET and HEAD only look
-        return render_tab("batches/delete.html", batch, active=None, item_count=len(items))
-    catalogue.delete_items(conn, storage(), items)
-    queries.delete_batch(conn, batch_id)
-    flash(f"Batch “{batch['name']}” and its {len(items)} items were deleted.")
+        return render_tab("batches/delete.html", batch, active=None, item_count=len(items), trash_days=days)
+    trash.remove_batch(conn, storage(), batch, current_user.id, days)
+    kept = f"moved to the trash, restorable for {days} days" if days else "deleted permanently"
+    flash(f"Batch “{batch['name']}” deleted; its {len(items)} items were {kept}.")
     return redirect(url_for("archives.show", archive_id=batch["archive_id"]))

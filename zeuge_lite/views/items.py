@@ -1,8 +1,8 @@
-"""One item: page, archival metadata, responses, files, permanent delete."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+"""One item: page, archival metadata, responses, files, delete (to the trash)."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from zeuge_lite import catalogue, queries, security
+from zeuge_lite import queries, security, trash
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
 from zeuge_lite.filenames import clean_filename
@@ -55,14 +55,16 @@ def add_response(item_id):
 @bp.route("/<int:item_id>/delete", methods=("GET", "POST"))
 @login_required
 def delete(item_id):
-    """Confirm, then permanently delete an item with its metadata, responses and unused files."""
+    """Confirm, then move an item to the archive's trash (or delete it permanently when TRASH_DAYS is 0)."""
     item = item_or_404(item_id, write=True)
     conn = get_db()
+    days = current_app.config["TRASH_DAYS"]
     if request.method != "POST":  # GET and HEAD only look
-        return render_template("items/delete.html", item=item,
+        return render_template("items/delete.html", item=item, trash_days=days,
                                response_count=len(queries.responses_of_item(conn, item_id)))
-    catalogue.delete_items(conn, storage(), [item])
-    flash(f"“{item['filename']}” was deleted permanently, with its metadata and responses.")
+    removal = trash.remove_items(conn, storage(), item["archive_id"], [item], current_user.id, days,
+                                 " from its item page")
+    flash(removal.message([item["filename"]]))
     return redirect(url_for("batches.items", batch_id=item["batch_id"]))
 
 
@@ -71,7 +73,7 @@ def delete(item_id):
 def derived(item_id, kind):
     """The item's thumbnail or preview JPEG."""
     item = item_or_404(item_id)
-    return _send(storage().derived_path(kind, item["sha256"]), "image/jpeg")
+    return send_stored(storage().derived_path(kind, item["sha256"]), "image/jpeg")
 
 
 @bp.route("/<int:item_id>/original")
@@ -80,11 +82,12 @@ def original(item_id):
     """The untouched original, as uploaded: typed by the format its decoder found, always a download."""
     item = item_or_404(item_id)
     name = security.original_name(clean_filename(item["filename"]), item["format"], item["ext"])
-    return _send(storage().original_path(item["sha256"], item["ext"]), security.mimetype_of_format(item["format"]),
-                 security.attachment(name))
+    return send_stored(storage().original_path(item["sha256"], item["ext"]),
+                       security.mimetype_of_format(item["format"]), security.attachment(name))
 
 
-def _send(path, mimetype, disposition=None):
+def send_stored(path, mimetype, disposition=None):
+    """A stored file as a private, cacheable response; 404 if it is missing."""
     if not path.exists():
         abort(404)
     response = send_file(path, mimetype=mimetype, max_age=3600)

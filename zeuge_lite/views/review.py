@@ -58,18 +58,18 @@ def group(batch_id, key):
 @bp.route("/<int:batch_id>/similarity/group/<key>/delete", methods=("GET", "POST"))
 @login_required
 def delete(batch_id, key):
-    """GET: a confirmation naming what will go. POST: delete the chosen members permanently."""
+    """GET: a confirmation naming what will go. POST: move the chosen members to the trash."""
     batch = _batch(batch_id, write=True)
     members = _members(batch, key)
     chosen = _chosen(members)
+    days = current_app.config["TRASH_DAYS"]
     if request.method != "POST":  # GET and HEAD only look
         return render_template("similarity/_delete_confirm.html", batch=batch, key=key, chosen=chosen,
-                               remaining=[m for m in members if m not in chosen])
-    review.delete_members(get_db(), storage(), batch, chosen, current_user.id, members)
+                               remaining=[m for m in members if m not in chosen], trash_days=days)
+    removal = review.delete_members(get_db(), storage(), batch, chosen, current_user.id, members, days)
     remaining = [m for m in members if m not in chosen]
-    names = ", ".join(m["filename"] for m in chosen)
-    return render_template("similarity/_group_detail.html",
-                           **card_context(batch, remaining, f"Deleted permanently: {names}."))
+    return render_template("similarity/_group_detail.html", **card_context(
+        batch, remaining, removal.message([m["filename"] for m in chosen])))
 
 
 def _chosen(members):
