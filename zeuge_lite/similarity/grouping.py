@@ -27,6 +27,9 @@ TIER_RANK = {"exact": 0, "near": 1, "similar": 2}
 CANDIDATE_COSINE_FLOOR = 0.55  # pairs kept for regrouping: below every threshold the slider offers
 CANDIDATE_HASH_FLOOR = 12
 RELATED_COSINE = 0.60  # below this, two photos are unrelated and must not share a group
+# A photo pair whose details verified (similarity/verification.py) links this far below the visual threshold:
+# the geometry says it is the same picture (re-scans turned + framed + toned sit at cosine 0.62-0.73).
+VERIFIED_MARGIN = 0.10
 
 
 @dataclass
@@ -38,6 +41,10 @@ class Pair:
     hash_distance: int
     same_file: bool
     turned: bool = False  # the hashes match only once one of the two is turned or mirrored
+    verified: bool | None = None  # geometric verification: same content (True), not (False), not asked (None)
+    inliers: int | None = None
+    coverage: float | None = None  # share of the page's ink the matches cover (text pairs)
+    text: bool = False            # verified as a page of text: a failed check makes the pair unrelated
 
     @property
     def strength(self):
@@ -59,11 +66,15 @@ class Group:
 
 def pair_tier(pair, t):
     """The tier of a pair at thresholds t, or None if it is not linked at t's level."""
-    if pair.same_file or (pair.hash_distance <= t.hash_exact and not pair.turned):
+    if pair.same_file:
         tier = "exact"
-    elif pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
-        tier = "near"
-    elif pair.cosine >= t.cosine_similar:
+    elif pair.verified is False:
+        return None  # the pages or photos show different content, whatever the global signals say
+    elif pair.hash_distance <= t.hash_exact and not pair.turned:
+        tier = "exact"
+    elif pair.text or pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
+        tier = "near"  # a verified text pair is the same page re-scanned
+    elif pair.cosine >= t.cosine_similar or (pair.verified and pair.cosine >= t.cosine_similar - VERIFIED_MARGIN):
         tier = "similar"
     else:
         return None
@@ -71,11 +82,16 @@ def pair_tier(pair, t):
 
 
 def pair_signal(pair, t):
-    """Which signal links a pair: identical file, perceptual hash or visual embedding."""
+    """Which signal links a pair: identical file, verified page content or details, hash or embedding."""
     if pair.same_file:
         return "identical file"
+    if pair.verified and pair.text:
+        matched = round(100 * (pair.coverage or 0))
+        return f"same page, re-scanned: page content verified, {matched} % of the page matched"
     if pair.hash_distance <= t.hash_near:
         return "perceptual hash"
+    if pair.verified:
+        return f"visual embedding, {pair.inliers} matching details verified"
     return "visual embedding"
 
 
@@ -136,7 +152,11 @@ def uniqueness(nearest):
 
 
 def related(pair):
-    """Whether two items are related at all: a candidate pair above the floors, not merely a chain."""
+    """Whether two items are related at all: a candidate pair above the floors, not merely a chain.
+
+    Two pages of text that failed verification are unrelated (same letterhead, different letter)."""
+    if pair.text and pair.verified is False:
+        return False
     return pair.same_file or pair.cosine >= RELATED_COSINE or pair.hash_distance <= CANDIDATE_HASH_FLOOR
 
 
