@@ -43,9 +43,9 @@ def pair_key(sha_a, sha_b):
     return (sha_a, sha_b) if sha_a < sha_b else (sha_b, sha_a)
 
 
-def check_records(record_a, record_b):
-    """Verify two records (PageFeatures) -> Check."""
-    result = verify_pair(record_a, record_b)
+def check_records(record_a, record_b, pages=False):
+    """Verify two records (PageFeatures) -> Check; pages=True when both look like paper in the first pass."""
+    result = verify_pair(record_a, record_b, text=pages)
     return Check(result.verified, result.inliers, result.coverage, result.text)
 
 
@@ -63,7 +63,8 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks):
     known = known_checks(sorted({key for _pair, key in todo})) if todo else {}
     missing = sorted({key for _pair, key in todo if key not in known})
     records = _as_records(records_for(sorted({sha for key in missing for sha in key}))) if missing else {}
-    new = {key: check_records(records[key[0]], records[key[1]]) for key in missing
+    both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
+    new = {key: check_records(records[key[0]], records[key[1]], key in both_pages) for key in missing
            if key[0] in records and key[1] in records}
     for pair, key in todo:
         check = known.get(key) or new.get(key)

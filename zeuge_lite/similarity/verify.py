@@ -320,17 +320,19 @@ def _orientation(matrix):
     return int(-round(angle / 90.0)) % 4, bool(mirrored)  # y points down: negate for counter-clockwise
 
 
-def verify_pair(a, b):
-    """Whether the records a and b show the same physical content (see the module docstring)."""
-    text = a.is_text_page or b.is_text_page
+def verify_pair(a, b, text=False):
+    """Whether the records a and b show the same physical content (see the module docstring); text=True
+    judges the pair as pages of text even if neither record's detector says so (turned pages can fool it)."""
+    text = text or a.is_text_page or b.is_text_page
     best = None
     for mirrored in (False, True):
         pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
         result, consistent = _verify_oriented(pa, da, b, text, a.ink)
         if best is None or (result.verified, result.inliers) > (best.verified, best.inliers):
             best = result
-        if best.verified or consistent:
-            break  # verified, or the direct orientation has consistent geometry: the mirror cannot be it
+        if best.verified or (consistent and not text):
+            break  # the direct orientation has consistent geometry: the mirror cannot be it (a page's
+            # symmetric logo or round glyphs give some geometry either way, so pages try both)
     return best
 
 
