@@ -41,3 +41,27 @@ def test_views_migration_clears_features_and_results_of_the_four_turn_layout(tmp
     assert [old.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("features", "runs")] == [0, 0]
     assert "views" in [row[1] for row in old.execute("PRAGMA table_info(features)")]
     assert old.execute("SELECT count(*) FROM sqlite_master WHERE name = 'vec_efficientnet_lite0'").fetchone()[0] == 0
+
+
+def test_pooled_connections_are_reused_by_kind_and_never_handed_on_mid_transaction(tmp_path):
+    import pytest
+
+    from zeuge_lite.db import ConnectionPool, sqlite
+    pool = ConnectionPool(str(tmp_path / "pool.sqlite3"), keep=1)
+    migrate(connect(tmp_path / "pool.sqlite3"))
+    reader = pool.take(read_only=True)
+    with pytest.raises(sqlite.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO archives (name) VALUES ('x')")
+    pool.give_back(reader, read_only=True)
+    assert pool.take(read_only=True) is reader
+    writer = pool.take(read_only=False)
+    assert writer is not reader
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO archives (name) VALUES ('half done')")
+    pool.give_back(writer, read_only=False)  # an error left it mid-transaction: closed, not kept
+    fresh = pool.take(read_only=False)
+    assert fresh is not writer and fresh.execute("SELECT count(*) FROM archives").fetchone()[0] == 0
+    fresh.execute("INSERT INTO archives (name) VALUES ('kept')")
+    pool.give_back(fresh, read_only=False)
+    pool.give_back(pool.take(read_only=False), read_only=False)
+    assert pool.take(read_only=False) is fresh

@@ -30,10 +30,53 @@ def test_full_order_is_saved_and_version_guards_a_stale_page(client, conn, batch
     assert _order(conn, batch) == new
 
 
-def test_order_must_name_exactly_the_batch_items(client, conn, batch_with_items):
+def test_an_order_must_name_exactly_the_items_at_the_positions_it_covers(client, conn, batch_with_items):
     batch, ids = batch_with_items
-    response = client.post(f"/batches/{batch}/order", data={"item": ids[:3], "order_version": 0})
-    assert response.status_code == 409 and _order(conn, batch) == ids
+    for wrong in ({"item": [ids[0], ids[1], ids[3]]}, {"item": ids[1:], "offset": 0},
+                  {"item": [ids[1], ids[0]], "offset": 3}, {"item": ids, "offset": -1}):
+        response = client.post(f"/batches/{batch}/order", data={"order_version": 0, **wrong})
+        assert response.status_code == 409 and _order(conn, batch) == ids
+
+
+def test_a_page_of_the_grid_reorders_only_its_own_positions(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    response = client.post(f"/batches/{batch}/order", data={"item": [ids[2], ids[1]], "offset": 1,
+                                                            "order_version": 0})
+    assert response.status_code == 200 and _order(conn, batch) == [ids[0], ids[2], ids[1], ids[3]]
+
+
+def test_move_to_a_typed_position_clamped_to_the_batch(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={f"position-{ids[3]}": "1", "order_version": 0})
+    assert _order(conn, batch) == [ids[3], ids[0], ids[1], ids[2]]
+    client.post(f"/batches/{batch}/items/{ids[3]}/move", data={f"position-{ids[3]}": "99", "order_version": 1})
+    assert _order(conn, batch) == ids
+    for bad in ("two", "-3", "1e3"):
+        refused = client.post(f"/batches/{batch}/items/{ids[0]}/move",
+                              data={f"position-{ids[0]}": bad, "order_version": 2})
+        assert refused.status_code == 422 and b"whole number" in refused.data and _order(conn, batch) == ids
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={f"position-{ids[0]}": "9" * 30, "order_version": 2})
+    assert _order(conn, batch) == [ids[1], ids[2], ids[3], ids[0]]  # a huge position is the end
+    whole_form = {f"position-{i}": str(n) for n, i in enumerate(_order(conn, batch), start=1)}
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={**whole_form, "direction": "earlier",
+                                                               "order_version": 3})
+    assert _order(conn, batch) == [ids[1], ids[2], ids[0], ids[3]]  # an arrow's direction wins over the fields
+
+
+def test_long_batches_are_paged_and_a_move_shows_the_page_the_item_went_to(app, client, conn, batch_with_items):
+    app.config.update(GRID_PAGE_SIZE=2, TABLE_PAGE_SIZE=3)
+    batch, ids = batch_with_items
+    first, second = (client.get(f"/batches/{batch}/items?page={n}").data.decode() for n in (1, 2))
+    assert [f'id="item-{i}"' in first for i in ids] == [True, True, False, False]
+    assert [f'id="item-{i}"' in second for i in ids] == [False, False, True, True]
+    assert 'value="3"' in second and 'name="offset" value="2"' in second and "3–4 of 4" in second
+    assert 'data-position="2"' in second and "to the end of page 1" in second  # the drop zone's target
+    assert f'id="item-{ids[3]}"' in client.get(f"/batches/{batch}/items?page=99").data.decode()  # the last
+    moved = client.post(f"/batches/{batch}/items/{ids[0]}/move", data={f"position-{ids[0]}": "4", "order_version": 0,
+                                                                      "page": "1"}).data.decode()
+    assert f'id="item-{ids[0]}"' in moved and f'id="item-{ids[3]}"' in moved and "3–4 of 4" in moved
+    table = client.get(f"/batches/{batch}/metadata?page=2").data.decode()
+    assert f'id="meta-{ids[0]}"' in table and f'id="meta-{ids[1]}"' not in table and "4–4 of 4" in table
 
 
 def test_move_earlier_and_later(client, conn, batch_with_items):

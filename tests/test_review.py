@@ -215,10 +215,20 @@ def test_items_grid_sorts_and_filters_by_uniqueness_with_a_histogram(client, ana
     assert "Reordering is off" in ordered
 
 
-def test_uniqueness_histogram_bins():
-    from zeuge_lite.views.batches import uniqueness_histogram
-    bins = uniqueness_histogram([0.0, 0.05, 0.5, 1.0])
-    assert [count for _lo, _hi, count in bins] == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+def test_uniqueness_histogram_bins(world, conn):
+    from tests.conftest import image_bytes
+    from zeuge_lite import queries_similarity as qs
+    _user, archive = world.user("bins@x.org")
+    world.login("bins@x.org")
+    batch = world.batch(archive)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 250, 0)]
+    items = [r["item_id"] for r in world.upload(batch, *[(f"{n}.png", image_bytes("PNG", color=c))
+                                                          for n, c in enumerate(colours)])]
+    qs.save_scores(conn, "m", [(i, 1 - u, None, u) for i, u in zip(items, [0.0, 0.05, 0.5, 1.0])])
+    assert qs.uniqueness_counts(conn, batch, "m", 10) == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert qs.count_scored_in_range(conn, batch, "m", 0.0, 0.1) == 2
+    least_unique = qs.scored_items_in_range(conn, batch, "m", 0.04, 1.0, True, 0, 2)
+    assert [row["id"] for row in least_unique] == items[1:3]
 
 
 def test_pre_accession_check_flags_new_uploads_the_archive_already_holds(client, world, conn, analysed):

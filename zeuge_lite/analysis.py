@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
@@ -229,6 +230,15 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds(), dismissed=froze
     item_of = {i: item_id for item_id, i in index.items()}
     pairs = [pair_from_row(r, *sorted((index[r["a_item"]], index[r["b_item"]]))) for r in rows]
     return [(group, [item_of[m] for m in group.members]) for group in group_items(pairs, thresholds)]
+
+
+def current_groups(memo, conn, batch, model, thresholds=Thresholds()):
+    """batch_groups with the archive's "not duplicates" decisions applied, remembered in memo until the batch's
+    pairs, items or the archive's decisions change: pages and slider positions share one grouping."""
+    # The generation is read before the pairs: a write in between leaves the entry under the older key.
+    key = ("groups", batch["id"], model, thresholds, qs.groups_generation(conn, batch["id"]))
+    return memo.get(key, lambda: batch_groups(conn, batch["id"], model, thresholds,
+                                              qr.dismissed_pairs(conn, batch["archive_id"])))
 
 
 def similar_items(conn, model, query_views, k=10, batch_id=None, archive_id=None, exclude_item=None):

@@ -181,11 +181,12 @@ def delete_file_row(conn, sha256):
 
 # --- items -----------------------------------------------------------------------------------
 
-_ITEM_COLUMNS = (
+# An item with its file's data, for every query that lists items (the similarity queries use it too).
+ITEM_COLUMNS = (
     "SELECT i.*, f.size, f.ext, f.format, f.mode, f.bit_depth, f.width, f.height, f.dpi, f.frames, "
     "f.taken_at, f.camera, f.orientation, f.sharpness, u.name AS uploader_name ")
-_ITEM_JOINS = "JOIN files f ON f.sha256 = i.sha256 LEFT JOIN users u ON u.id = i.uploader_id "
-_ITEM_SELECT = _ITEM_COLUMNS + "FROM items i " + _ITEM_JOINS
+ITEM_JOINS = "JOIN files f ON f.sha256 = i.sha256 LEFT JOIN users u ON u.id = i.uploader_id "
+ITEM_SELECT = ITEM_COLUMNS + "FROM items i " + ITEM_JOINS
 
 
 def add_item(conn, batch_id, sha256, filename, uploader_id):
@@ -204,15 +205,42 @@ def item_in_batch_by_sha(conn, batch_id, sha256):
 
 def items_of_batch(conn, batch_id):
     """A batch's items in batch order, with file data."""
-    return conn.execute(_ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id",
+    return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id",
                         (batch_id,)).fetchall()
+
+
+def count_items(conn, batch_id):
+    """How many items a batch holds."""
+    return conn.execute("SELECT count(*) FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+
+
+def items_page(conn, batch_id, offset, limit):
+    """A window of a batch's items in batch order, each with its 1-based position_number."""
+    rows = conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id LIMIT ? OFFSET ?",
+                        (batch_id, limit, offset)).fetchall()
+    return [dict(row, position_number=offset + n) for n, row in enumerate(rows, start=1)]
+
+
+_NUMBERED = ("WITH numbered AS (SELECT id, row_number() OVER (ORDER BY position, id) AS position_number "
+             "FROM items WHERE batch_id = ?) ")
+
+
+def items_by_ids(conn, batch_id, item_ids):
+    """The batch's items among item_ids, in batch order, each with its 1-based position_number."""
+    item_ids = list(item_ids)
+    if not item_ids:
+        return []
+    marks = ",".join("?" * len(item_ids))
+    return [dict(row) for row in conn.execute(
+        _NUMBERED + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
+        + ITEM_JOINS + f"WHERE n.id IN ({marks}) ORDER BY n.position_number", [batch_id, *item_ids])]
 
 
 def item_for_member(conn, item_id, user_id):
     """An item with file data, its batch's archive, plan and the user's role; None if not visible."""
     return conn.execute(
-        _ITEM_COLUMNS + ", b.name AS batch_name, b.archive_id, a.plan, m.role FROM items i "
-        + _ITEM_JOINS + "JOIN batches b ON b.id = i.batch_id JOIN archives a ON a.id = b.archive_id "
+        ITEM_COLUMNS + ", b.name AS batch_name, b.archive_id, a.plan, m.role FROM items i "
+        + ITEM_JOINS + "JOIN batches b ON b.id = i.batch_id JOIN archives a ON a.id = b.archive_id "
         "JOIN memberships m ON m.archive_id = a.id AND m.user_id = ? WHERE i.id = ?",
         (user_id, item_id)).fetchone()
 

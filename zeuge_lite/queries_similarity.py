@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 
+from zeuge_lite.queries import ITEM_COLUMNS, ITEM_JOINS
 from zeuge_lite.similarity.embedding import COARSE_BITS, coarse_codes
 
 ACTIVE = ("queued", "running")
@@ -84,8 +85,11 @@ def batch_feature_rows(conn, batch_id, model):
 def batch_feature_errors(conn, batch_id, model):
     """A batch's items whose content could not be analysed, with the reason."""
     return conn.execute(
-        "SELECT i.id, i.filename, x.error FROM items i JOIN features x ON x.sha256 = i.sha256 "
-        "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NOT NULL ORDER BY i.position",
+        # Failed contents first, by their partial index: walking the batch's items would read every features
+        # row past its views blob to reach the error column (4 ms at 2,000 items, against 0.01 ms).
+        "WITH failed AS MATERIALIZED (SELECT sha256, error FROM features WHERE model = ? AND error IS NOT NULL) "
+        "SELECT i.id, i.filename, f.error FROM failed f JOIN items i ON i.sha256 = f.sha256 "
+        "WHERE i.batch_id = ? ORDER BY i.position",
         (model, batch_id)).fetchall()
 
 
@@ -254,6 +258,12 @@ def batch_pairs(conn, batch_id, model):
     return conn.execute(_PAIR_SELECT + "WHERE p.batch_id = ? AND p.model = ?", (batch_id, model)).fetchall()
 
 
+def groups_generation(conn, batch_id):
+    """(batch's groups generation, its archive's dismissals generation): they change whenever groups may."""
+    return tuple(conn.execute("SELECT b.groups_generation, a.dismissals_generation FROM batches b "
+                              "JOIN archives a ON a.id = b.archive_id WHERE b.id = ?", (batch_id,)).fetchone())
+
+
 def pairs_among(conn, model, item_ids):
     """Stored pairs whose both items are among item_ids (an expanded card's members), with their shas."""
     marks = ",".join("?" * len(item_ids))
@@ -308,6 +318,36 @@ def batch_scores(conn, batch_id, model):
     """{item id: uniqueness} for a batch's scored items."""
     return dict(conn.execute("SELECT s.item_id, s.uniqueness FROM item_scores s JOIN items i ON i.id = s.item_id "
                              "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
+
+
+def uniqueness_counts(conn, batch_id, model, bins):
+    """How many of a batch's scored items fall in each of `bins` equal uniqueness bins over 0..1."""
+    counts = [0] * bins
+    for index, count in conn.execute(
+            "SELECT min(?, CAST(s.uniqueness * ? AS INTEGER)) AS bin, count(*) FROM item_scores s "
+            "JOIN items i ON i.id = s.item_id WHERE i.batch_id = ? AND s.model = ? GROUP BY bin",
+            (bins - 1, bins, batch_id, model)):
+        counts[max(0, index)] += count
+    return counts
+
+
+_IN_RANGE = ("JOIN item_scores s ON s.item_id = i.id AND s.model = ? "
+             "WHERE i.batch_id = ? AND s.uniqueness BETWEEN ? AND ? ")
+
+
+def count_scored_in_range(conn, batch_id, model, low, high):
+    """How many of a batch's scored items have a uniqueness within low..high."""
+    return conn.execute("SELECT count(*) FROM items i " + _IN_RANGE,
+                        (model, batch_id, low, high)).fetchone()[0]
+
+
+def scored_items_in_range(conn, batch_id, model, low, high, by_uniqueness, offset, limit):
+    """A page of a batch's items with uniqueness within low..high (with file data and `uniqueness`), in batch
+    order or least unique first."""
+    order = "s.uniqueness, i.position, i.id" if by_uniqueness else "i.position, i.id"
+    return conn.execute(ITEM_COLUMNS + ", s.uniqueness FROM items i " + ITEM_JOINS + _IN_RANGE +
+                        f"ORDER BY {order} LIMIT ? OFFSET ?",
+                        (model, batch_id, low, high, limit, offset)).fetchall()
 
 
 def _scope(batch_id, archive_id):

@@ -28,9 +28,7 @@ def parse_key(text):
 
 def group_members(conn, batch_id, item_ids):
     """The batch's items among item_ids, in batch order, each with its 1-based position."""
-    wanted = set(item_ids)
-    return [dict(item, position_number=n) for n, item in enumerate(queries.items_of_batch(conn, batch_id), 1)
-            if item["id"] in wanted]
+    return queries.items_by_ids(conn, batch_id, set(item_ids))
 
 
 def with_sharpness(storage, members):

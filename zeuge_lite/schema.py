@@ -189,6 +189,35 @@ CREATE TABLE workers (
 )
 """
 
+# Pages cache a batch's groups instead of regrouping every stored pair on every request. A cached result is
+# valid while these counters stand still; triggers bump them on every change groups depend on (pairs written
+# or deleted, items deleted with their pairs, "not duplicates" decisions), whichever code path makes it.
+# The Similarity tab lists unreadable files on every view: a partial index finds those few rows without
+# reading every features row (its views blob lies before the error column).
+GENERATIONS = """
+CREATE INDEX features_errors ON features(model, sha256) WHERE error IS NOT NULL;
+ALTER TABLE batches ADD COLUMN groups_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE archives ADD COLUMN dismissals_generation INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER pairs_added AFTER INSERT ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = NEW.batch_id;
+END;
+CREATE TRIGGER pairs_changed AFTER UPDATE ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id IN (OLD.batch_id, NEW.batch_id);
+END;
+CREATE TRIGGER pairs_removed AFTER DELETE ON pairs BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = OLD.batch_id;
+END;
+CREATE TRIGGER items_removed AFTER DELETE ON items BEGIN
+    UPDATE batches SET groups_generation = groups_generation + 1 WHERE id = OLD.batch_id;
+END;
+CREATE TRIGGER dismissals_added AFTER INSERT ON dismissals BEGIN
+    UPDATE archives SET dismissals_generation = dismissals_generation + 1 WHERE id = NEW.archive_id;
+END;
+CREATE TRIGGER dismissals_removed AFTER DELETE ON dismissals BEGIN
+    UPDATE archives SET dismissals_generation = dismissals_generation + 1 WHERE id = OLD.archive_id;
+END
+"""
+
 # Geometric verification (issue 11): a first-pass hint that a content may be a page of text; each pair's
 # verification result next to it, so regrouping needs no matching; per-content records and per-content-pair
 # results cached by version, so re-runs compute neither again. A NULL hint (older features) counts as a page.
@@ -218,4 +247,4 @@ CREATE TABLE pair_checks (
 CREATE INDEX pair_checks_b ON pair_checks(sha_b)
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, PAGES]
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, PAGES]

@@ -7,13 +7,36 @@
   }
 
   // Sortable grids: on drop, htmx posts the form (its hidden inputs now in the new order) via the "end" trigger.
+  // A tile dropped on a page edge (the grid is paged) is moved to that position on the neighbouring page.
   htmx.onLoad(function (root) {
     root.querySelectorAll(".sortable").forEach(function (grid) {
       new Sortable(grid, {
-        animation: 150, draggable: ".tile", ghostClass: "ghost", filter: "button, a.icon", preventOnFilter: false,
-        onEnd: function (evt) { if (evt.oldIndex !== evt.newIndex) { grid.dispatchEvent(new Event("end")); } },
+        animation: 150, draggable: ".tile", ghostClass: "ghost", filter: "button, a.icon, input", preventOnFilter: false,
+        group: { name: "items", pull: true, put: false },
+        onEnd: function (evt) {
+          if (evt.to === grid && evt.oldIndex !== evt.newIndex) { grid.dispatchEvent(new Event("end")); }
+        },
       });
     });
+    root.querySelectorAll(".page-edge").forEach(function (edge) {
+      new Sortable(edge, {
+        group: { name: "items", pull: false, put: true }, ghostClass: "ghost",
+        onAdd: function (evt) {
+          var id = evt.item.dataset.itemId, values = { order_version: edge.dataset.orderVersion };
+          values["position-" + id] = edge.dataset.position;
+          htmx.ajax("POST", edge.dataset.moveUrl.replace("{}", id), {
+            target: "#grid-region", swap: "outerHTML", source: edge, headers: { "X-CSRFToken": csrfToken() },
+            values: values,
+          });
+        },
+      });
+    });
+  });
+
+  // The grid is one form for the order; Enter in a tile's position field commits that field (its change
+  // event posts the move) and must not submit the whole form as a page load.
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.matches("#item-grid input.pos")) { e.preventDefault(); e.target.blur(); }
   });
 
   function addRow(list, file) {

@@ -93,50 +93,73 @@ def _ingest(batch_id, file_storage):
                          data).as_dict()
 
 
+def page_window(total, page_size, page=None):
+    """Which page to show (from ?page=, clamped) and what the pager needs: number, pages, offset, total."""
+    pages = max(1, -(-total // page_size))
+    number = min(max(1, page if page is not None else request.args.get("page", 1, type=int)), pages)
+    return {"number": number, "pages": pages, "offset": (number - 1) * page_size, "size": page_size,
+            "total": total}
+
+
 @bp.route("/<int:batch_id>/items")
 @login_required
 def items(batch_id):
-    """The Items tab: items in batch order (drag and drop, keyboard), or by uniqueness within a range."""
+    """The Items tab: a page of items in batch order (drag and drop, keyboard, move to a position), or by
+    uniqueness within a range."""
     batch = batch_or_404(batch_id)
+    if plan_allows_similarity(batch["plan"]) and _uniqueness_asked():
+        return render_tab("batches/items.html", batch, active="items", **_uniqueness_view(batch_id))
     context = _grid_context(batch_id)
     if plan_allows_similarity(batch["plan"]):
-        context.update(_uniqueness_view(batch_id, context))
+        context["histogram"] = _histogram(batch_id)
     return render_tab("batches/items.html", batch, active="items", **context)
 
 
-def _uniqueness_view(batch_id, context):
-    """Uniqueness scores, the histogram, and the grid filtered/sorted by uniqueness when asked."""
-    scores = qs.batch_scores(get_db(), batch_id, current_app.config["MODEL"])
+def _uniqueness_asked():
+    return request.args.get("sort") == "uniqueness" or "min" in request.args or "max" in request.args
+
+
+def _histogram(batch_id):
+    """The uniqueness histogram of the batch's scored items, or None when none is scored yet."""
+    counts = qs.uniqueness_counts(get_db(), batch_id, current_app.config["MODEL"], UNIQUENESS_BINS)
+    if not any(counts):
+        return None
+    return [(n / UNIQUENESS_BINS, (n + 1) / UNIQUENESS_BINS, count) for n, count in enumerate(counts)]
+
+
+UNIQUENESS_BINS = 10
+
+
+def _uniqueness_view(batch_id):
+    """A page of the batch's scored items within a uniqueness range, least unique first when asked."""
+    conn, model = get_db(), current_app.config["MODEL"]
     low = request.args.get("min", 0.0, type=float)
     high = request.args.get("max", 1.0, type=float)
-    view = {"scores": scores, "histogram": uniqueness_histogram(list(scores.values())),
-            "low": low, "high": high, "by_uniqueness": request.args.get("sort") == "uniqueness"}
-    if view["by_uniqueness"] or (low, high) != (0.0, 1.0):
-        chosen = [i for i in context["items"] if i["id"] in scores and low <= scores[i["id"]] <= high]
-        if view["by_uniqueness"]:
-            chosen.sort(key=lambda i: scores[i["id"]])
-        view.update(items=chosen, filtered=True)
-    return view
+    by_uniqueness = request.args.get("sort") == "uniqueness"
+    pager = page_window(qs.count_scored_in_range(conn, batch_id, model, low, high),
+                        current_app.config["GRID_PAGE_SIZE"])
+    return {"items": qs.scored_items_in_range(conn, batch_id, model, low, high, by_uniqueness,
+                                              pager["offset"], pager["size"]),
+            "histogram": _histogram(batch_id), "low": low, "high": high, "by_uniqueness": by_uniqueness,
+            "filtered": True, "pager": pager}
 
 
-def uniqueness_histogram(values, bins=10):
-    """Counts of uniqueness values in equal bins over 0..1, as (low, high, count) tuples."""
-    counts = [0] * bins
-    for value in values:
-        counts[min(bins - 1, int(value * bins))] += 1
-    return [(n / bins, (n + 1) / bins, count) for n, count in enumerate(counts)]
-
-
-def _grid_context(batch_id, error=None):
+def _grid_context(batch_id, error=None, page=None):
     conn = get_db()
-    return {"items": queries.items_of_batch(conn, batch_id),
+    pager = page_window(queries.count_items(conn, batch_id), current_app.config["GRID_PAGE_SIZE"], page)
+    return {"items": queries.items_page(conn, batch_id, pager["offset"], pager["size"]), "pager": pager,
             "order_version": queries.batch_order_version(conn, batch_id), "order_error": error}
 
 
-def _grid_response(batch, error=None):
-    status = 409 if error else 200
+def _grid_response(batch, error=None, position=None, status=None):
+    """The grid fragment after a change: the page holding `position` (a moved item), else the page asked.
+    An error is shown above the grid (409 for a stale page unless another status is given)."""
+    status = status or (409 if error else 200)
+    page = None if position is None else (position - 1) // current_app.config["GRID_PAGE_SIZE"] + 1
+    if page is None:
+        page = request.values.get("page", 1, type=int)
     return render_template("batches/_grid.html", batch=batch, writable=can_write(batch),
-                           **_grid_context(batch["id"], error)), status
+                           **_grid_context(batch["id"], error, page)), status
 
 
 STALE_ORDER_MESSAGE = ("The order was changed in another window or tab since this page was loaded. "
@@ -146,11 +169,12 @@ STALE_ORDER_MESSAGE = ("The order was changed in another window or tab since thi
 @bp.route("/<int:batch_id>/order", methods=("POST",))
 @login_required
 def save_order(batch_id):
-    """Save the full order sent by the grid (with the order version it was based on)."""
+    """Save the order of the items the grid shows (with the order version and page offset it was based on)."""
     batch = batch_or_404(batch_id, write=True)
     try:
         ids = [int(v) for v in request.form.getlist("item")]
-        catalogue.apply_order(get_db(), batch_id, ids, int(request.form.get("order_version", -1)))
+        catalogue.apply_order(get_db(), batch_id, ids, int(request.form.get("order_version", -1)),
+                              int(request.form.get("offset", 0)))
     except (ValueError, catalogue.StaleOrder):
         return _grid_response(batch, STALE_ORDER_MESSAGE)
     return _grid_response(batch)
@@ -159,14 +183,21 @@ def save_order(batch_id):
 @bp.route("/<int:batch_id>/items/<int:item_id>/move", methods=("POST",))
 @login_required
 def move(batch_id, item_id):
-    """Move one item earlier or later (the keyboard-operable alternative to dragging)."""
+    """Move one item earlier or later, or to a position (the keyboard-operable alternatives to dragging, and
+    how a tile dropped on a page edge reaches the neighbouring page). The grid then shows the item's page."""
     batch = batch_or_404(batch_id, write=True)
-    step = -1 if request.form.get("direction") == "earlier" else 1
+    form = request.form
+    step = -1 if form.get("direction") == "earlier" else 1
+    # An arrow button posts the whole grid form, every tile's position field with it: its direction decides.
+    position = None if "direction" in form else form.get(f"position-{item_id}", "").strip() or None
+    if position is not None and not position.isdigit():
+        return _grid_response(batch, "Type the new position as a whole number, 1 or more.", status=422)
     try:
-        catalogue.move_item(get_db(), batch_id, item_id, step, int(request.form.get("order_version", -1)))
+        new_position = catalogue.move_item(get_db(), batch_id, item_id, int(form.get("order_version", -1)),
+                                           step=step, position=position and int(position))
     except (ValueError, catalogue.StaleOrder):
         return _grid_response(batch, STALE_ORDER_MESSAGE)
-    return _grid_response(batch)
+    return _grid_response(batch, position=new_position)
 
 
 @bp.route("/<int:batch_id>/metadata")
@@ -174,8 +205,11 @@ def move(batch_id, item_id):
 def metadata(batch_id):
     """The Metadata tab: every item's archival fields, editable in place."""
     batch = batch_or_404(batch_id)
-    return render_tab("batches/metadata.html", batch, active="metadata",
-                      items=queries.items_of_batch(get_db(), batch_id), fields=queries.ITEM_FIELDS)
+    conn = get_db()
+    pager = page_window(queries.count_items(conn, batch_id), current_app.config["TABLE_PAGE_SIZE"])
+    return render_tab("batches/metadata.html", batch, active="metadata", pager=pager,
+                      items=queries.items_page(conn, batch_id, pager["offset"], pager["size"]),
+                      fields=queries.ITEM_FIELDS)
 
 
 @bp.route("/<int:batch_id>/export")
@@ -184,7 +218,7 @@ def export(batch_id):
     """The Export tab."""
     batch = batch_or_404(batch_id)
     return render_tab("batches/export.html", batch, active="export",
-                      item_count=len(queries.item_ids_in_order(get_db(), batch_id)))
+                      item_count=queries.count_items(get_db(), batch_id))
 
 
 @bp.route("/<int:batch_id>/export.zip")

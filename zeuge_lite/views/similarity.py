@@ -11,6 +11,7 @@ from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import PLANS, plan_allows_similarity, require_similarity
 from zeuge_lite.similarity.grouping import PRESETS, Thresholds
+from zeuge_lite.views import memo
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
@@ -108,8 +109,8 @@ def _progress_fragment(batch, run):
 
 
 PAGE_SIZE = 30
-SORTS = {"score": lambda card: (-card["group"].score, -len(card["members"])),
-         "size": lambda card: (-len(card["members"]), -card["group"].score)}
+SORTS = {"score": lambda found: (-found[0].score, -len(found[1])),
+         "size": lambda found: (-len(found[1]), -found[0].score)}
 
 
 @bp.route("/<int:batch_id>/similarity/groups")
@@ -118,32 +119,39 @@ def groups(batch_id):
     """The groups of the latest analysis at the chosen sensitivity, filter and sort; a page at a time."""
     batch = _batch(batch_id)
     thresholds = _thresholds_from(request.args)
-    cards = batch_cards(batch, thresholds)
     tier = request.args.get("tier", "")
-    shown = [c for c in cards if not tier or c["group"].tier == tier]
+    shown = [found for found in batch_groups(batch, thresholds) if not tier or found[0].tier == tier]
     shown.sort(key=SORTS.get(request.args.get("sort"), SORTS["score"]))
     page = max(1, request.args.get("page", 1, type=int))
     template = "similarity/_group_cards.html" if page > 1 else "similarity/_groups.html"
     conn = get_db()
     return render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
-                           cards=shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], page_size=PAGE_SIZE,
-                           more=len(shown) > page * PAGE_SIZE, tier=tier, sort=request.args.get("sort", "score"),
-                           open_key=request.args.get("open", ""), writable=can_write(batch),
+                           cards=cards_of(batch, shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]),
+                           page_size=PAGE_SIZE, more=len(shown) > page * PAGE_SIZE, tier=tier,
+                           sort=request.args.get("sort", "score"), open_key=request.args.get("open", ""),
+                           writable=can_write(batch),
                            errors=qs.batch_feature_errors(conn, batch_id, current_app.config["MODEL"]),
                            dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id)))
 
 
-def batch_cards(batch, thresholds):
-    """Group cards (group, tier label, members in batch order with positions) of a batch, dismissals applied."""
-    conn = get_db()
-    dismissed = qr.dismissed_pairs(conn, batch["archive_id"])
-    found = analysis.batch_groups(conn, batch["id"], current_app.config["MODEL"], thresholds, dismissed)
-    items = {item["id"]: dict(item, position_number=n)
-             for n, item in enumerate(queries.items_of_batch(conn, batch["id"]), start=1)}
+def batch_groups(batch, thresholds):
+    """[(Group, item ids)] of a batch at these thresholds, dismissals applied: computed once per change."""
+    return analysis.current_groups(memo(), get_db(), batch, current_app.config["MODEL"], thresholds)
+
+
+def cards_of(batch, found):
+    """Group cards (group, tier label, members in batch order with positions) for some of a batch's groups."""
+    items = {item["id"]: item for item in queries.items_by_ids(get_db(), batch["id"],
+                                                                {i for _group, ids in found for i in ids})}
     cards = []
     for group, ids in found:
-        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position"])
+        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position_number"])
         if len(members) > 1:
             cards.append({"group": group, "tier_label": TIER_LABELS[group.tier], "members": members,
                           "key": "-".join(str(i) for i in sorted(m["id"] for m in members))})
     return cards
+
+
+def batch_cards(batch, thresholds):
+    """Every group card of a batch (exports)."""
+    return cards_of(batch, batch_groups(batch, thresholds))
