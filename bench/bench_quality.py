@@ -1,9 +1,12 @@
-"""Quality on a labelled set: scan it with the default thresholds, then score with the set's scorer.
+"""Quality on labelled sets: scan with the default thresholds, score with the set's scorer, count the
+hard-negative pairs joined (families.json), sweep the thresholds.
 
-    .venv/bin/python bench/bench_quality.py [IMAGES_DIR] [GROUND_TRUTH_JSON] [SCORER]
+    .venv/bin/python bench/bench_quality.py                    # ../shared/photos/dev and docs-dev
+    .venv/bin/python bench/bench_quality.py IMAGES_DIR GROUND_TRUTH_JSON [SCORER]
 
-Defaults point at ../shared/photos/dev (evaluation only: never copied into the project).
+The sets are evaluation only: never copied into the project.
 """
+import itertools
 import json
 import os
 import subprocess
@@ -21,9 +24,17 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos"
 
 
 def main():
-    images = Path(sys.argv[1]) if len(sys.argv) > 1 else SHARED / "dev" / "images"
-    truth = Path(sys.argv[2]) if len(sys.argv) > 2 else SHARED / "dev" / "ground_truth.json"
     scorer = Path(sys.argv[3]) if len(sys.argv) > 3 else SHARED / "score.py"
+    if len(sys.argv) > 2:
+        score_set(Path(sys.argv[1]), Path(sys.argv[2]), scorer)
+        return
+    for name in ("dev", "docs-dev"):
+        print(f"== {name}")
+        score_set(SHARED / name / "images", SHARED / name / "ground_truth.json", scorer)
+
+
+def score_set(images, truth, scorer):
+    """Scan, score, count hard negatives joined, sweep."""
     out = Path(tempfile.mkdtemp())
     start = time.perf_counter()
     result = scan_folder(images, os.environ.get("ZEUGE_MODEL", "efficientnet-lite0"), Thresholds(), 300_000_000)
@@ -34,7 +45,25 @@ def main():
                             capture_output=True, text=True, check=True).stdout
     for key, value in json.loads(scores).items():
         print(f"  {key}: {value}")
+    checked = [p for p in result.pairs if p.verified is not None]
+    print(f"  verified pairs: {len(checked)} of {len(result.pairs)} candidates, {sum(p.verified for p in checked)} "
+          f"passed; {sum(p.text for p in checked)} judged as pages of text")
+    families = truth.parent / "families.json"
+    if families.exists():
+        joined = hard_negatives_joined(result, json.loads(families.read_text()))
+        print(f"  hard-negative pairs joined: {len(joined)}" + "".join(f"\n    {a} + {b}" for a, b in joined))
     sweep(result, truth, scorer)
+
+
+def hard_negatives_joined(result, families):
+    """Pairs of files from different documents of one family (letterhead, template, text) in one group."""
+    group_of = {result.paths[i]: n for n, g in enumerate(result.groups) for i in g.members}
+    joined = []
+    for family in families["families"]:
+        for first, second in itertools.combinations(family["docs"], 2):
+            joined += [(a, b) for a in first["files"] for b in second["files"]
+                       if a in group_of and group_of[a] == group_of.get(b)]
+    return joined
 
 
 def sweep(result, truth, scorer):

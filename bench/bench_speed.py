@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_speed.py [DEV_IMAGES_DIR]
 
-Sections: stage breakdown, cold throughput vs a naive loop (dev photos and made-up 12 MP JPEG scans),
+Sections: stage breakdown, cold throughput vs a naive loop (dev photos, docs-dev pages, made-up 12 MP JPEG scans;
+`--throughput-only` runs the first two alone),
 500 items cold and +10 items to 1,000 through the app's run code, regrouping 10,000 items,
 a similar-items query at 100,000 vectors, and the peak RSS of a process doing only the worker's job.
 """
@@ -35,6 +36,7 @@ from zeuge_lite.storage import Storage  # noqa: E402
 
 MODEL = "efficientnet-lite0"
 DEFAULT_DEV = Path(__file__).resolve().parents[2] / "shared" / "photos" / "dev" / "images"
+DEFAULT_DOCS = DEFAULT_DEV.parents[1] / "docs-dev" / "images"
 MAX_PIXELS = 300_000_000
 
 
@@ -308,9 +310,14 @@ def main():
     photos = readable_images(dev)
     if "--worker-job" in sys.argv:
         return worker_job(photos)
+    if "--throughput-only" in sys.argv:  # the two scan-throughput goals alone (issue 11)
+        cold_throughput("dev photos, cold", photos)
+        return cold_throughput("docs-dev pages, cold", readable_images(DEFAULT_DOCS))
     print(f"Zeuge Lite speed benchmark, {len(photos)} readable dev photos from {dev}")
     stage_breakdown(photos[:150])
     cold_throughput("dev photos, cold", photos)
+    if DEFAULT_DOCS.exists():
+        cold_throughput("docs-dev pages, cold", readable_images(DEFAULT_DOCS))
     scans_dir = Path(tempfile.mkdtemp())
     scans = make_12mp_scans(photos[:20], 60, scans_dir)
     cold_throughput("12 MP JPEG scans, cold", scans)

@@ -10,7 +10,8 @@ from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
                                             view_similarity)
-from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files
+from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files
+from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
 
 PROGRESS_EVERY_S = 0.5
 MAX_KNN = 4096  # sqlite-vec's largest k
@@ -81,7 +82,7 @@ def run_analysis(conn, storage, run_id, settings):
         qs.ensure_vec_table(conn, spec)
         _compute_features(conn, storage, run, spec, settings)
         qs.update_run(conn, run_id, stage="comparing")
-        compare_batch(conn, run["batch_id"], spec.name)
+        compare_batch(conn, run["batch_id"], spec.name, stored_records(conn, storage, settings))
     except RunCancelled:
         qs.finish_run(conn, run_id, "cancelled")
         qs.update_run(conn, run_id, stage="cancelled")
@@ -143,31 +144,69 @@ def _report(conn, run_id, progress):
 
 
 def load_batch_features(conn, batch_id, model):
-    """(item ids, shas, hashes n x 8, views n x 3 x dim) of a batch's analysed items."""
+    """(item ids, shas, hashes n x 8, views n x 3 x dim, page hints) of a batch's analysed items."""
     rows = qs.batch_feature_rows(conn, batch_id, model)
     if not rows:
-        return [], [], np.zeros((0, 8), np.uint64), None
+        return [], [], np.zeros((0, 8), np.uint64), None, []
     dim = model_spec(model).dim
     hashes = np.stack([np.frombuffer(r["hashes"], dtype=np.uint64) for r in rows])
     views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, dim) for r in rows])
-    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, views
+    hints = [r["page_hint"] is None or bool(r["page_hint"]) for r in rows]  # unknown (older features): a page
+    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, views, hints
 
 
-def compare_batch(conn, batch_id, model):
-    """Compare new (or orphaned) items with the whole batch; store their pairs and uniqueness."""
-    ids, shas, hashes, views = load_batch_features(conn, batch_id, model)
+def stored_records(conn, storage, settings):
+    """records_for for the verification stage: cached records, the rest decoded from the originals and cached."""
+    def records_for(shas):
+        found = qs.page_records(conn, shas, VERSION)
+        exts = qs.file_exts(conn, [sha for sha in shas if sha not in found])
+        paths = [storage.original_path(sha, ext) for sha, ext in exts.items()]
+        for path, record, _error in record_files(paths, settings.max_pixels, settings.workers or None):
+            if record is not None:
+                with transaction(conn):
+                    qs.save_page_record(conn, path.stem, VERSION, record)
+                found[path.stem] = record
+        return found
+    return records_for
+
+
+def _cached_checks(conn):
+    def known_checks(keys):
+        return {key: Check(bool(v), i, c, bool(t)) for key, (v, i, c, t) in qs.pair_checks(conn, keys, VERSION).items()}
+    return known_checks
+
+
+def compare_batch(conn, batch_id, model, records_for=None):
+    """Compare new (or orphaned) items with the whole batch, verify the pairs that need it (records_for gives
+    per-content records, see stored_records; without it only cached results are used); store pairs and scores."""
+    ids, shas, hashes, views, hints = load_batch_features(conn, batch_id, model)
     todo = qs.items_needing_comparison(conn, batch_id, model)
     rows = [index for index, item_id in enumerate(ids) if item_id in todo]
     if not rows:
         return 0
     pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows)
+    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn))
     with transaction(conn):
+        qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
+                                            for key, c in checked.items()})
         qs.save_pairs(conn, batch_id, model, [(ids[p.a], ids[p.b], p.cosine, p.hash_distance, int(p.same_file),
-                                               int(p.turned)) for p in pairs])
+                                               int(p.turned), _flag(p.verified), p.inliers, p.coverage, int(p.text))
+                                              for p in pairs])
         qs.save_scores(conn, model, [(ids[r], float(n), ids[i] if i >= 0 else None, 1.0 - float(n))
                                      for r, n, i in zip(rows, nearest, nearest_index)])
         _lower_uniqueness_of_neighbours(conn, model, ids, pairs)
     return len(rows)
+
+
+def _flag(value):
+    return None if value is None else int(value)
+
+
+def pair_from_row(row, a, b):
+    """A grouping.Pair of stored pair row, between indexes (or ids) a < b."""
+    return Pair(a, b, row["cosine"], row["hash_distance"], bool(row["same_file"]), bool(row["turned"]),
+                None if row["verified"] is None else bool(row["verified"]), row["inliers"], row["coverage"],
+                bool(row["text_pair"]))
 
 
 def _lower_uniqueness_of_neighbours(conn, model, ids, pairs):
@@ -189,8 +228,7 @@ def batch_groups(conn, batch_id, model, thresholds=Thresholds(), dismissed=froze
         for item_id in (row["a_item"], row["b_item"]):
             index.setdefault(item_id, len(index))
     item_of = {i: item_id for item_id, i in index.items()}
-    pairs = [Pair(min(index[r["a_item"]], index[r["b_item"]]), max(index[r["a_item"]], index[r["b_item"]]),
-                  r["cosine"], r["hash_distance"], bool(r["same_file"]), bool(r["turned"])) for r in rows]
+    pairs = [pair_from_row(r, *sorted((index[r["a_item"]], index[r["b_item"]]))) for r in rows]
     return [(group, [item_of[m] for m in group.members]) for group in group_items(pairs, thresholds)]
 
 
@@ -270,8 +308,7 @@ def similar_to_image(conn, model, data, max_pixels, k=10, batch_id=None, archive
 def describe_members(conn, model, item_ids, thresholds=Thresholds(), dismissed=frozenset()):
     """Score, tier and signal of a set of items from their stored pairs (for an expanded card)."""
     rows = qs.pairs_among(conn, model, list(item_ids))
-    pairs = [Pair(r["a_item"], r["b_item"], r["cosine"], r["hash_distance"], bool(r["same_file"]),
-                  bool(r["turned"])) for r in rows
+    pairs = [pair_from_row(r, r["a_item"], r["b_item"]) for r in rows
              if r["same_file"] or tuple(sorted((r["sha_a"], r["sha_b"]))) not in dismissed]
     if not pairs:
         return None

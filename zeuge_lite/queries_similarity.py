@@ -38,10 +38,10 @@ def shas_missing_features(conn, batch_id, model):
 def save_features(conn, spec, sha256, features):
     """Store hashes and views of one content, and each distinct view in the vec0 table."""
     cur = conn.execute(
-        "INSERT INTO features (sha256, model, hashes, views) VALUES (?, ?, ?, ?) "
+        "INSERT INTO features (sha256, model, hashes, views, page_hint) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (sha256, model) DO NOTHING",
         (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
-         features.vectors.astype(np.float32).tobytes()))
+         features.vectors.astype(np.float32).tobytes(), int(features.page_hint)))
     if cur.rowcount:
         conn.executemany(
             f"INSERT INTO {spec.vec_table} (rowid, canonical, embedding, coarse) VALUES (?, ?, ?, vec_bit(?))",
@@ -75,9 +75,9 @@ def forget_feature_errors(conn, batch_id, model, prefix):
 
 
 def batch_feature_rows(conn, batch_id, model):
-    """(item id, sha256, hashes blob, views blob) of a batch's analysed items, in batch order."""
+    """(item id, sha256, hashes blob, views blob, page hint) of a batch's analysed items, in batch order."""
     return conn.execute(
-        "SELECT i.id, i.sha256, x.hashes, x.views FROM items i JOIN features x ON x.sha256 = i.sha256 "
+        "SELECT i.id, i.sha256, x.hashes, x.views, x.page_hint FROM items i JOIN features x ON x.sha256 = i.sha256 "
         "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NULL ORDER BY i.position, i.id",
         (model, batch_id)).fetchall()
 
@@ -226,10 +226,12 @@ def items_needing_comparison(conn, batch_id, model):
 
 
 def save_pairs(conn, batch_id, model, pairs):
-    """Store candidate pairs (tuples a_item, b_item, cosine, hash_distance, same_file, turned), a < b."""
+    """Store candidate pairs (tuples a_item, b_item, cosine, hash_distance, same_file, turned, verified,
+    inliers, coverage, text_pair), a < b."""
     conn.executemany(
-        "INSERT OR REPLACE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, same_file, turned) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(model, a, b, batch_id, *values) for a, b, *values in pairs])
+        "INSERT OR REPLACE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, same_file, turned, "
+        "verified, inliers, coverage, text_pair) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(model, a, b, batch_id, *values) for a, b, *values in pairs])
 
 
 def save_scores(conn, model, scores):
@@ -245,7 +247,8 @@ def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
                  (nearest, nearest_item, uniqueness, item_id, model, nearest))
 
 
-_PAIR_SELECT = ("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, "
+_PAIR_SELECT = ("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, p.verified, "
+                "p.inliers, p.coverage, p.text_pair, "
                 "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
                 "JOIN items b ON b.id = p.b_item ")
 
@@ -266,6 +269,49 @@ def pairs_among(conn, model, item_ids):
     marks = ",".join("?" * len(item_ids))
     return conn.execute(_PAIR_SELECT + f"WHERE p.model = ? AND p.a_item IN ({marks}) AND p.b_item IN ({marks})",
                         [model, *item_ids, *item_ids]).fetchall()
+
+
+def page_records(conn, shas, version):
+    """{sha256: record blob} of these contents' cached verification records."""
+    found = {}
+    for start in range(0, len(shas), 500):
+        chunk = list(shas[start:start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.update(conn.execute(f"SELECT sha256, record FROM page_records WHERE version = ? "
+                                  f"AND sha256 IN ({marks})", [version, *chunk]).fetchall())
+    return found
+
+
+def save_page_record(conn, sha256, version, record):
+    """Cache one content's verification record (kept while the content is)."""
+    conn.execute("INSERT OR IGNORE INTO page_records (sha256, version, record) VALUES (?, ?, ?)",
+                 (sha256, version, record))
+
+
+def pair_checks(conn, keys, version):
+    """{(sha_a, sha_b): (verified, inliers, coverage, text_pair)} of cached verification results."""
+    found = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        marks = ",".join("(?, ?)" for _key in chunk)
+        rows = conn.execute(f"SELECT sha_a, sha_b, verified, inliers, coverage, text_pair FROM pair_checks "
+                            f"WHERE version = ? AND (sha_a, sha_b) IN (VALUES {marks})",
+                            [version, *(sha for key in chunk for sha in key)]).fetchall()
+        found.update({(r[0], r[1]): tuple(r[2:]) for r in rows})
+    return found
+
+
+def save_pair_checks(conn, version, checks):
+    """Cache verification results: {(sha_a, sha_b): (verified, inliers, coverage, text_pair)}, sha_a < sha_b."""
+    conn.executemany("INSERT OR IGNORE INTO pair_checks (sha_a, sha_b, version, verified, inliers, coverage, "
+                     "text_pair) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(a, b, version, *values) for (a, b), values in checks.items()])
+
+
+def file_exts(conn, shas):
+    """{sha256: ext} of stored originals."""
+    marks = ",".join("?" * len(shas))
+    return dict(conn.execute(f"SELECT sha256, ext FROM files WHERE sha256 IN ({marks})", list(shas)).fetchall())
 
 
 def batch_scores(conn, batch_id, model):

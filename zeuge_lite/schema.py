@@ -245,4 +245,33 @@ CREATE INDEX trash_expires ON trash(expires_at);
 CREATE INDEX trash_sha256 ON trash(sha256)
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH]
+# Geometric verification (issue 11): a first-pass hint that a content may be a page of text; each pair's
+# verification result next to it, so regrouping needs no matching; per-content records and per-content-pair
+# results cached by version, so re-runs compute neither again. A NULL hint (older features) counts as a page.
+PAGES = """
+ALTER TABLE features ADD COLUMN page_hint INTEGER;
+ALTER TABLE pairs ADD COLUMN verified INTEGER;
+ALTER TABLE pairs ADD COLUMN inliers INTEGER;
+ALTER TABLE pairs ADD COLUMN coverage REAL;
+ALTER TABLE pairs ADD COLUMN text_pair INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE page_records (
+    sha256 TEXT NOT NULL REFERENCES files(sha256) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (sha256, version)
+);
+CREATE TABLE pair_checks (
+    sha_a TEXT NOT NULL REFERENCES files(sha256) ON DELETE CASCADE,
+    sha_b TEXT NOT NULL REFERENCES files(sha256) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    inliers INTEGER NOT NULL,
+    coverage REAL,
+    text_pair INTEGER NOT NULL,
+    PRIMARY KEY (sha_a, sha_b, version),
+    CHECK (sha_a < sha_b)
+);
+CREATE INDEX pair_checks_b ON pair_checks(sha_b)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES]

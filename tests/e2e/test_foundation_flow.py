@@ -75,10 +75,24 @@ def test_archivist_flow(live_server, page):
     screenshot(page, "03-item")
 
     page.click("text=Delete item…")
-    expect(page.locator("main")).to_contain_text("cannot be undone")
+    expect(page.locator("main")).to_contain_text("restorable from the archive's trash for 30 days")
     screenshot(page, "04-delete-confirm")
     page.click("#confirm-delete")
-    expect(page.locator(".flash")).to_contain_text("deleted permanently")
+    expect(page.locator(".flash")).to_contain_text("“green.png” moved to the trash, restorable for 30 days.")
+    assert _tile_names(page) == ["blue.png", "red.png"]
+
+    page.click(".crumbs a")  # to the archive, then its trash
+    page.get_by_role("link", name="Trash").click()
+    expect(page.locator("table.trash")).to_contain_text("Box 12, position 2")
+    screenshot(page, "04b-trash")
+    page.get_by_label("Choose green.png").check()
+    page.get_by_role("button", name="Restore chosen").click()
+    expect(page.locator(".flash")).to_contain_text("Restored 1 item to their batches: “green.png”.")
+    page.click("text=Back to the archive")
+    page.get_by_role("link", name="Box 12").click()
+    assert _tile_names(page) == ["blue.png", "green.png", "red.png"]  # back where it was
+    page.get_by_role("link", name="Delete green.png").click()
+    page.click("#confirm-delete")
     assert _tile_names(page) == ["blue.png", "red.png"]
 
     page.click("text=4. Metadata")

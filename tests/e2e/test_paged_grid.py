@@ -34,11 +34,12 @@ def _register_and_upload(page, url):
     page.click("button.primary")
     page.fill("input[name=name]", "Long box")
     page.click("text=Create batch")
+    expect(page.locator(".stepper a.active")).to_have_text("1. Upload")  # its uploader is ready
     files = [{"name": name, "mimeType": "image/png",
               "buffer": image_bytes("PNG", size=(90, 60), color=(40 * n, 255 - 40 * n, 90))}
              for n, name in enumerate(NAMES)]
     page.set_input_files("#file-input", files)
-    expect(page.locator("#upload-list li.result-added")).to_have_count(len(NAMES))
+    expect(page.locator("#upload-list li.result-added")).to_have_count(len(NAMES), timeout=30_000)
     page.click("text=See the items")
 
 

@@ -74,11 +74,12 @@ def test_review_flow(tmp_path, page):
         dialog.get_by_role("button", name="Cancel").click()
         expect(dialog).to_have_count(0)
         expanded.get_by_role("button", name="Keep suggested, delete the rest…").click()
-        expect(dialog).to_contain_text("cannot be undone")
+        expect(dialog).to_contain_text("restorable from the archive's trash for 30 days")
         expect(dialog).to_contain_text("kodim01-rescan-small.jpg")
         screenshot(page, "22-review-delete-confirm")
-        dialog.get_by_role("button", name="Delete permanently").click()
+        dialog.get_by_role("button", name="Move to trash").click()
         expect(page.locator(".group-card.resolved")).to_contain_text("Group resolved")
+        expect(page.locator(".group-card.resolved")).to_contain_text("moved to the trash")
 
         _card(page, "kodim05-cropped.jpg").get_by_role("button", name="Expand").click()
         kodim05 = page.locator(".group-card.expanded", has_text="kodim05-cropped.jpg")
@@ -101,6 +102,18 @@ def test_review_flow(tmp_path, page):
         assert "kodim01-rescan-small.jpg" not in tiles
         assert tiles.index("kodim05-cropped.jpg") == tiles.index("kodak-kodim05.png") + 1
         screenshot(page, "24-items-after-review")
+
+        page.click(".crumbs a")  # restore the re-scan from the trash: the next run groups it again
+        page.get_by_role("link", name="Trash").click()
+        page.get_by_label("Choose kodim01-rescan-small.jpg").check()
+        page.get_by_role("button", name="Restore chosen").click()
+        expect(page.locator(".flash")).to_contain_text("“kodim01-rescan-small.jpg”")
+        page.click("text=Back to the archive")
+        page.get_by_role("link", name="Kodak scans").click()
+        assert "kodim01-rescan-small.jpg" in _tiles(page)
+        page.click("text=3. Similarity")
+        _run_and_wait(page)
+        expect(_card(page, "kodim01-rescan-small.jpg", "kodak-kodim01.png")).to_be_visible()
 
         page.click("text=3. Similarity")
         expect(page.locator("#groups-status")).to_contain_text("groups found")

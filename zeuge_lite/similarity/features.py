@@ -12,6 +12,7 @@ from zeuge_lite.similarity.decode import (
 )
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
 from zeuge_lite.similarity.orientation import canonical_turns
+from zeuge_lite.similarity.verify import looks_like_paper
 
 ANALYSIS_SIDE = 320  # enough for a 224-px model and a 32-px hash; JPEG draft decoding aims here
 
@@ -24,6 +25,7 @@ class Features:
     hashes: np.ndarray   # 8 uint64: upright, turns, mirrors
     vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
+    page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
@@ -36,7 +38,7 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
-    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail)
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb))
 
 
 def _jpeg_thumbnail(rgb, side):

@@ -10,6 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import get_embedder
 from zeuge_lite.similarity.features import extract_features
+from zeuge_lite.similarity.verification import page_record
 from zeuge_lite.storage import sha256_hex
 
 CHUNK = 8
@@ -48,6 +49,18 @@ def analyse_file(path):
     return path, _content_hash(data), features, None
 
 
+def record_file(path):
+    """(path, verification record bytes or None, error or None) for one file, never raising for bad images."""
+    try:
+        data = open(path, "rb").read()
+    except OSError as exc:
+        return path, None, f"{UNREADABLE} ({exc.strerror})"
+    try:
+        return path, page_record(data, _settings["max_pixels"]), None
+    except ImageRejected as exc:
+        return path, None, str(exc)
+
+
 def _content_hash(data):
     return sha256_hex(data) if _settings["hash_content"] else None
 
@@ -69,15 +82,23 @@ def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbn
     """Yield analyse_file results in input order, using worker processes when there is more than one.
 
     hash_content=False skips the sha256 of each file, for callers whose files are already named by it."""
+    yield from _map(analyse_file, paths, (model, model_dir, max_pixels, thumbnail_side, hash_content), workers)
+
+
+def record_files(paths, max_pixels, workers=None):
+    """Yield record_file results (verification records, a second decode) in input order, in worker processes."""
+    yield from _map(record_file, paths, (None, None, max_pixels, None, False), workers)
+
+
+def _map(function, paths, init, workers):
     workers = workers or default_workers()
-    init = (model, model_dir, max_pixels, thumbnail_side, hash_content)
     if workers == 1 or len(paths) < 2 * CHUNK:
         _init_worker(*init)
-        yield from map(analyse_file, paths)
+        yield from map(function, paths)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
                                initializer=_init_worker, initargs=init + (os.getpid(),))
     try:
-        yield from pool.map(analyse_file, paths, chunksize=CHUNK)
+        yield from pool.map(function, paths, chunksize=CHUNK)
     finally:  # a cancelled run stops here: drop the files not started yet instead of finishing them
         pool.shutdown(wait=True, cancel_futures=True)

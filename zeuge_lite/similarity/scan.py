@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items, uniqueness
-from zeuge_lite.similarity.parallel import analyse_files
+from zeuge_lite.similarity.parallel import analyse_files, record_files
+from zeuge_lite.similarity.verification import verify_candidates
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp"}
 THUMBNAIL_SIDE = 160
@@ -40,7 +41,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
     root = Path(root)
     files = image_files(root)
     result = ScanResult(model, thresholds)
-    shas, hashes, vectors = [], [], []
+    shas, hashes, vectors, hints, where = [], [], [], [], {}
     for done, (path, sha, features, error) in enumerate(
             analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE), start=1):
         relative = path.relative_to(root).as_posix()
@@ -51,15 +52,27 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             result.sizes.append((features.width, features.height))
             result.thumbnails.append(features.thumbnail)
             shas.append(sha)
+            where[sha] = path
+            hints.append(features.page_hint)
             hashes.append(features.hashes)
             vectors.append(features.vectors)
         if progress:
             progress(done, len(files))
     if result.paths:
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result
+
+
+def _records_from(where, max_pixels, workers):
+    """records_for for the verification stage: decode the files asked for again, in worker processes."""
+    def records_for(shas):
+        paths = [where[sha] for sha in shas]
+        by_path = {path: data for path, data, _error in record_files(paths, max_pixels, workers) if data}
+        return {sha: by_path[where[sha]] for sha in shas if where[sha] in by_path}
+    return records_for
 
 
 def to_json(result):

@@ -1,0 +1,154 @@
+"""The verification stage in the pipeline (similarity/verification.py): which pairs are checked, caching, and
+letters on one letterhead kept apart while a re-scan joins its letter — through `flask zeuge scan` and an app
+run alike. Pages are drawn by tests/test_verify.py's helpers; photos are the shipped demo photos."""
+import io
+import json
+
+import pytest
+from PIL import Image, ImageOps
+
+from tests.test_verify import letter, rescan
+from zeuge_lite import analysis, queries
+from zeuge_lite import queries_similarity as qs
+from zeuge_lite.demo import PHOTOS_DIR
+from zeuge_lite.similarity import verification
+from zeuge_lite.similarity.grouping import Pair, Thresholds, group_items, pair_signal, pair_tier
+from zeuge_lite.similarity.scan import scan_folder
+from zeuge_lite.similarity.verification import Check, needs_check, verify_candidates
+from zeuge_lite.tasks import huey
+
+MODEL = "efficientnet-lite0"
+
+
+def _jpeg(image, quality=85):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def letter_files():
+    """Two letters on one letterhead, a re-scan of the first and a turned, mirrored re-scan of it."""
+    first, second = letter(1), letter(2)
+    turned = rescan(first.transpose(Image.Transpose.TRANSVERSE), angle=-1.0, seed=3)
+    return {"letter-1.png": _png(first), "letter-2.png": _png(second),
+            "letter-1-rescan.jpg": _jpeg(rescan(first), 80), "letter-1-turned.jpg": _jpeg(turned, 80)}
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_pages_and_uncertain_photo_pairs_are_checked_settled_ones_are_not():
+    page, photo = [True, False, False], [False, False, False]
+    assert needs_check(Pair(0, 1, 0.95, 2, False), page)  # a page: even a hash match may be a letterhead
+    assert not needs_check(Pair(0, 1, 0.95, 2, True), page)  # the identical file needs no check
+    assert needs_check(Pair(1, 2, 0.72, 20, False), photo)
+    assert not needs_check(Pair(1, 2, 0.90, 20, False), photo)
+    assert not needs_check(Pair(1, 2, 0.72, 6, False), photo)
+    assert not needs_check(Pair(1, 2, 0.58, 20, False), photo)
+
+
+def test_cached_results_are_used_without_asking_for_records():
+    pairs = [Pair(0, 1, 0.80, 20, False)]
+
+    def no_records(_shas):
+        raise AssertionError("a cached pair must not need records")
+
+    known = {("a", "b"): Check(False, 300, 0.12, True)}
+    assert verify_candidates(pairs, ["b", "a"], [True, True], no_records, lambda keys: known) == {}
+    assert (pairs[0].verified, pairs[0].text, pairs[0].coverage) == (False, True, 0.12)
+    assert pair_tier(pairs[0], Thresholds()) is None
+
+
+def test_a_failed_page_pair_never_links_and_a_verified_one_says_how_much_matched():
+    t = Thresholds()
+    letterhead = Pair(0, 1, 0.97, 1, False, verified=False, inliers=300, coverage=0.10, text=True)
+    same_page = Pair(0, 2, 0.70, 22, False, verified=True, inliers=400, coverage=0.87, text=True)
+    assert pair_tier(letterhead, t) is None and pair_tier(same_page, t) == "near"
+    assert pair_signal(same_page, t) == "same page, re-scanned: page content verified, 87 % of the page matched"
+    # 1 ~ 2 by the embedding alone, but 0 and 1 are different letters: 1 must not chain into 0's group
+    chain = Pair(1, 2, 0.90, 20, False)
+    groups = [g.members for g in group_items([letterhead, same_page, chain], t)]
+    assert len(groups) == 1 and len(groups[0]) == 2 and groups[0] != [0, 1]
+
+
+def test_a_verified_photo_links_a_little_below_the_visual_threshold():
+    t = Thresholds()
+    assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), t) == "similar"
+    assert pair_tier(Pair(0, 1, 0.68, 20, False), t) is None
+    assert pair_tier(Pair(0, 1, 0.80, 20, False, verified=False, inliers=2), t) is None
+
+
+def _groups(result):
+    return sorted(sorted(result.paths[i] for i in g.members) for g in result.groups)
+
+
+def test_scan_keeps_letters_of_one_letterhead_apart_and_joins_the_rescans(tmp_path, letter_files):
+    for name, data in letter_files.items():
+        (tmp_path / name).write_bytes(data)
+    result = scan_folder(tmp_path, MODEL, Thresholds(), 10**8, workers=1)
+    assert _groups(result) == [["letter-1-rescan.jpg", "letter-1-turned.jpg", "letter-1.png"]]
+    assert "page content verified" in result.groups[0].signal
+    index = {path: i for i, path in enumerate(result.paths)}
+    between = [p for p in result.pairs if {p.a, p.b} == {index["letter-1.png"], index["letter-2.png"]}]
+    assert between and between[0].verified is False and between[0].text  # it was a candidate, and refused
+
+
+def test_demo_photos_group_as_without_verification(tmp_path):
+    """Verification must not change what the photo thresholds already settle (the dev-set defaults)."""
+    for path in sorted(PHOTOS_DIR.glob("*.png")):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB")
+    (tmp_path / "kodim05-small.jpg").write_bytes(_jpeg(photo.resize((384, 256)), 70))
+    (tmp_path / "kodim05-turned-gray.jpg").write_bytes(_jpeg(ImageOps.grayscale(photo.rotate(90, expand=True))))
+    result = scan_folder(tmp_path, MODEL, Thresholds(), 10**8, workers=1)
+    for pair in result.pairs:
+        pair.verified, pair.text = None, False
+    assert _groups(result) == sorted(sorted(result.paths[i] for i in g.members)
+                                     for g in group_items(result.pairs, Thresholds()))
+    assert ["kodak-kodim05.png", "kodim05-small.jpg", "kodim05-turned-gray.jpg"] in _groups(result)
+
+
+@pytest.fixture
+def immediate():
+    huey.immediate = True
+    yield
+    huey.immediate = False
+
+
+def _names(conn, batch_id):
+    names = {i["id"]: i["filename"] for i in queries.items_of_batch(conn, batch_id)}
+    return sorted(sorted(names[i] for i in ids) for _g, ids in analysis.batch_groups(conn, batch_id, MODEL))
+
+
+def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
+        client, conn, world, immediate, letter_files, monkeypatch):
+    _user, archive = world.user("an@x.org", plan="pro")
+    world.login("an@x.org")
+    batch = world.batch(archive)
+    world.upload(batch, *letter_files.items())
+    client.post(f"/batches/{batch}/similarity/run")
+    assert _names(conn, batch) == [["letter-1-rescan.jpg", "letter-1-turned.jpg", "letter-1.png"]]
+    records = conn.execute("SELECT count(*) FROM page_records").fetchone()[0]
+    checks = conn.execute("SELECT count(*) FROM pair_checks").fetchone()[0]
+    assert records == 4 and checks >= 5
+    decoded = []
+    real = analysis.record_files
+    monkeypatch.setattr(analysis, "record_files", lambda paths, *a, **k: decoded.extend(paths) or real(paths, *a, **k))
+    world.upload(batch, ("letter-2-copy.jpg", _jpeg(rescan(letter(2), seed=5), 80)))
+    client.post(f"/batches/{batch}/similarity/run")
+    assert len(decoded) == 1  # only the new content is decoded for its record; the others come from the cache
+    assert _names(conn, batch) == [["letter-1-rescan.jpg", "letter-1-turned.jpg", "letter-1.png"],
+                                   ["letter-2-copy.jpg", "letter-2.png"]]
+    stored = [dict(r) for r in qs.batch_pairs(conn, batch, MODEL)]
+    assert all(r["verified"] is not None and r["text_pair"] for r in stored if not r["same_file"])
+    cards = client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    assert "page content verified" in cards, cards
+
+
+def test_check_version_is_part_of_the_cache_key(conn):
+    assert qs.pair_checks(conn, [("a" * 64, "b" * 64)], verification.VERSION) == {}
+    assert json.dumps(verification.UNCERTAIN_COSINE)  # plain numbers: the bench prints them
