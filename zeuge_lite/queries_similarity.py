@@ -227,10 +227,10 @@ def items_needing_comparison(conn, batch_id, model):
 
 def save_pairs(conn, batch_id, model, pairs):
     """Store candidate pairs (tuples a_item, b_item, cosine, hash_distance, same_file, turned, verified,
-    inliers, coverage, text_pair), a < b."""
+    inliers, coverage, text_pair, pixel_equal), a < b."""
     conn.executemany(
         "INSERT OR REPLACE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, same_file, turned, "
-        "verified, inliers, coverage, text_pair) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "verified, inliers, coverage, text_pair, pixel_equal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(model, a, b, batch_id, *values) for a, b, *values in pairs])
 
 
@@ -248,7 +248,7 @@ def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
 
 
 _PAIR_SELECT = ("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, p.verified, "
-                "p.inliers, p.coverage, p.text_pair, "
+                "p.inliers, p.coverage, p.text_pair, p.pixel_equal, "
                 "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
                 "JOIN items b ON b.id = p.b_item ")
 

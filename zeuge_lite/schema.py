@@ -274,4 +274,10 @@ CREATE TABLE pair_checks (
 CREATE INDEX pair_checks_b ON pair_checks(sha_b)
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES]
+# "Exact copy" needs equal pixels (similarity/exact.py), not only equal hashes. Pairs stored before have no
+# answer (NULL) and show as near-duplicates, the honest label, until their items are compared again.
+EXACT = """
+ALTER TABLE pairs ADD COLUMN pixel_equal INTEGER
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT]
