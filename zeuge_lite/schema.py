@@ -283,4 +283,12 @@ EXACT = """
 ALTER TABLE pairs ADD COLUMN pixel_equal INTEGER
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT]
+# An audit entry can carry what undoes it (a copied field's old value, the trash entries of a delete) and
+# when it was undone.
+AUDIT_UNDO = """
+ALTER TABLE audit_log ADD COLUMN undo TEXT;
+ALTER TABLE audit_log ADD COLUMN undone_at TEXT
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
+              AUDIT_UNDO]
