@@ -187,7 +187,7 @@ def _similarity_routes(app):
 
 def _fill(rule, batch_id):
     return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<key>", "1-2")
-            .replace("<any(json, html, csv):fmt>", "json"))
+            .replace("<any(json, html, csv):fmt>", "json").replace("<any(exact, near):tier>", "exact"))
 
 
 def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, client, world, conn):

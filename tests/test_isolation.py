@@ -25,7 +25,7 @@ def victim(world):
     entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (gone,)).fetchone()["id"]
     world.logout()
     return {"archive_id": archive, "batch_id": batch, "item_id": item, "kind": "thumb", "user_id": _user,
-            "key": str(item), "fmt": "json", "entry_id": entry}
+            "key": str(item), "fmt": "json", "entry_id": entry, "tier": "exact"}
 
 
 def _url(app, rule, ids):

@@ -272,3 +272,28 @@ def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app
     assert "similar" in card and "nothing is ticked for deletion" in card
     assert 'name="item"' in card and "checked" not in card
     assert card.index("Place together") < card.index("Delete selected") and "Keep suggested" not in card
+
+
+def test_overview_and_resolve_all_keep_each_keeper_and_trash_the_rest(client, conn, analysed):
+    batch, archive, ids = analysed
+    listing = client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    tier = "exact" if "Exact copies: <strong>1</strong>" in listing else "near"
+    assert "(3 photos)" in listing and "would free" in listing and f"/similarity/resolve/{tier}" in listing
+    confirm = client.get(f"/batches/{batch}/similarity/resolve/{tier}").data.decode()
+    assert "1 group: each keeps its suggested keeper" in confirm and "2 photos" in confirm
+    assert "keep <strong>master.png</strong>" in confirm and sorted(queries.item_ids_in_order(conn, batch)) == \
+        sorted(ids.values())  # the confirmation changes nothing
+    done = client.post(f"/batches/{batch}/similarity/resolve/{tier}", follow_redirects=True).data.decode()
+    assert "kept each suggested keeper; 2 photos moved to the trash, restorable for 30 days" in done
+    assert sorted(i["filename"] for i in queries.items_of_batch(conn, batch)) == ["coffee.png", "first.png",
+                                                                                 "master.png"]
+    entry = qr.audit_entries(conn, archive)[0]
+    assert entry["action"] == "trash" and "resolve all" in entry["detail"] and entry["group_key"] == _key(ids, *GROUP)
+    other = "near" if tier == "exact" else "exact"
+    assert "There are no" in client.get(f"/batches/{batch}/similarity/resolve/{other}").data.decode()
+
+
+def test_the_groups_fragment_answers_with_every_view_state(client, analysed):
+    batch, _archive, _ids = analysed
+    for query in ("level=exact&threshold=74&tier=&sort=score", "tier=near&sort=size&page=1", "open=1-2&tier=exact"):
+        assert client.get(f"/batches/{batch}/similarity/groups?{query}").status_code == 200, query

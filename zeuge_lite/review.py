@@ -1,6 +1,7 @@
 """The review screen's work on a group: member details, keep-best, place together, not duplicates,
 metadata consolidation. Plain functions on a connection; no Flask here."""
 import itertools
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -112,6 +113,48 @@ def delete_members(conn, storage, batch, members, user_id, group_members_all, da
     their group."""
     return trash.remove_items(conn, storage, batch["archive_id"], members, user_id, days, " from a group card",
                               group_key(m["id"] for m in group_members_all))
+
+
+@dataclass
+class Resolution:
+    """How one group would be resolved: keep the suggested keeper, trash the other members."""
+    group: object
+    keep: dict
+    doomed: list
+
+
+def resolutions(conn, storage, batch_id, found, tiers):
+    """The groups of these tiers among found [(Group, ids)] with their suggested keeper and the rest."""
+    chosen = [(group, ids) for group, ids in found if group.tier in tiers]
+    rows = {row["id"]: row for row in with_sharpness(storage, queries.items_by_ids(
+        conn, batch_id, {i for _group, ids in chosen for i in ids}))}
+    plans = []
+    for group, ids in chosen:
+        members = [rows[i] for i in ids if i in rows]
+        if len(members) > 1:
+            keep_id, _reasons = keeper(members)
+            plans.append(Resolution(group, next(m for m in members if m["id"] == keep_id),
+                                    [m for m in members if m["id"] != keep_id]))
+    return plans
+
+
+def overview(plans):
+    """Per tier: groups, photos involved, photos that resolving would trash and the bytes it would free."""
+    tiers = {}
+    for plan in plans:
+        row = tiers.setdefault(plan.group.tier, {"groups": 0, "photos": 0, "doomed": 0, "bytes": 0})
+        row["groups"] += 1
+        row["photos"] += 1 + len(plan.doomed)
+        row["doomed"] += len(plan.doomed)
+        row["bytes"] += sum(m["size"] or 0 for m in plan.doomed)
+    return tiers
+
+
+def resolve(conn, storage, batch, plans, user_id, days):
+    """Trash every plan's doomed members in one transaction, one audit entry per group; return the count."""
+    return trash.remove_groups(conn, storage, batch["archive_id"],
+                               [(plan.doomed, group_key([plan.keep["id"]] + [m["id"] for m in plan.doomed]))
+                                for plan in plans], user_id, days, " by “resolve all”, keeping the suggested keeper")
 
 
 def compare_rows(members):

@@ -35,6 +35,16 @@ def remove_items(conn, storage, archive_id, items, user_id, days, context="", gr
     return Removal(len(items), days)
 
 
+def remove_groups(conn, storage, archive_id, groups, user_id, days, context=""):
+    """remove_items for several groups ([(items, group key)]) in one transaction, one audit entry each."""
+    orphans = set()
+    with transaction(conn):
+        for items, key in groups:
+            orphans |= _remove(conn, archive_id, list(items), user_id, days, context, key)
+    _remove_files(storage, orphans)
+    return sum(len(items) for items, _key in groups)
+
+
 def remove_batch(conn, storage, batch, user_id, days):
     """Delete a batch; its items go to the trash as remove_items does (a restore makes the batch again under
     its name: its id may be given to a new batch)."""

@@ -17,9 +17,10 @@ from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import ModelUnavailable
 from zeuge_lite.similarity.grouping import Thresholds
 from zeuge_lite.db import get_db
-from zeuge_lite.views import storage
+from zeuge_lite.views import storage, view_state
 from zeuge_lite.views.batches import render_tab
-from zeuge_lite.views.similarity import TIER_LABELS, _batch, _thresholds_from, batch_cards, start_run
+from zeuge_lite.views.similarity import (TIER_LABELS, _batch, _thresholds_from, batch_cards, batch_resolutions,
+                                         start_run)
 
 bp = Blueprint("review", __name__, url_prefix="/batches")
 
@@ -88,6 +89,25 @@ def _chosen(members):
     if not chosen or len(chosen) == len(members) and values.get("confirm_all") != "yes":
         abort(422, "Choose the copies to delete; at least one copy of a group stays unless you confirm all.")
     return chosen
+
+
+@bp.route("/<int:batch_id>/similarity/resolve/<any(exact, near):tier>", methods=("GET", "POST"))
+@login_required
+def resolve_all(batch_id, tier):
+    """GET: the counts and the list of what 'resolve all' of a tier would do. POST: keep each group's suggested
+    keeper and move the rest to the trash, one audit entry per group."""
+    batch = _batch(batch_id, write=True)
+    thresholds = _thresholds_from(request.args)
+    plans = batch_resolutions(batch, thresholds, (tier,))
+    days = current_app.config["TRASH_DAYS"]
+    if request.method != "POST":  # GET and HEAD only look
+        return render_tab("similarity/resolve.html", batch, active="similarity", plans=plans, tier=tier,
+                          label=TIER_LABELS[tier], trash_days=days, args=view_state())
+    count = review.resolve(get_db(), storage(), batch, plans, current_user.id, days)
+    kept = f"moved to the trash, restorable for {days} days" if days else "deleted permanently"
+    flash(f"Resolved {len(plans)} {TIER_LABELS[tier]} group{'' if len(plans) == 1 else 's'}: kept each suggested "
+          f"keeper; {count} photo{'' if count == 1 else 's'} {kept}.")
+    return redirect(url_for("similarity.tab", batch_id=batch_id, **view_state()))
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>/place-together", methods=("POST",))

@@ -4,14 +4,14 @@ from datetime import datetime, UTC
 from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 
-from zeuge_lite import analysis, queries
+from zeuge_lite import analysis, queries, review
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import PLANS, plan_allows_similarity, require_similarity
 from zeuge_lite.similarity.grouping import PRESETS, Thresholds
-from zeuge_lite.views import memo
+from zeuge_lite.views import memo, storage
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
@@ -126,6 +126,7 @@ def groups(batch_id):
     template = "similarity/_group_cards.html" if page > 1 else "similarity/_groups.html"
     conn = get_db()
     return render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
+                           overview=batch_overview(batch, thresholds) if page == 1 else None,
                            cards=cards_of(batch, shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]),
                            page_size=PAGE_SIZE, more=len(shown) > page * PAGE_SIZE, tier=tier,
                            sort=request.args.get("sort", "score"), open_key=request.args.get("open", ""),
@@ -137,6 +138,29 @@ def groups(batch_id):
 def batch_groups(batch, thresholds):
     """[(Group, item ids)] of a batch at these thresholds, dismissals applied: computed once per change."""
     return analysis.current_groups(memo(), get_db(), batch, current_app.config["MODEL"], thresholds)
+
+
+RESOLVABLE = ("exact", "near")
+
+
+def batch_resolutions(batch, thresholds, tiers=RESOLVABLE):
+    """How resolving the batch's exact and near groups would go (keeper, the rest), remembered with its groups."""
+    conn, model = get_db(), current_app.config["MODEL"]
+    key = ("resolutions", batch["id"], model, thresholds, tiers, qs.groups_generation(conn, batch["id"]))
+    return memo().get(key, lambda: review.resolutions(conn, storage(), batch["id"], batch_groups(batch, thresholds),
+                                                      tiers))
+
+
+def batch_overview(batch, thresholds):
+    """Groups per tier, photos involved, and what resolving exact and near groups would free."""
+    found = batch_groups(batch, thresholds)
+    tiers = {tier: {"groups": 0, "photos": 0} for tier in TIER_LABELS}
+    for group, ids in found:
+        tiers[group.tier]["groups"] += 1
+        tiers[group.tier]["photos"] += len(ids)
+    for tier, row in review.overview(batch_resolutions(batch, thresholds)).items():
+        tiers[tier].update(doomed=row["doomed"], bytes=row["bytes"])
+    return tiers
 
 
 def cards_of(batch, found):
