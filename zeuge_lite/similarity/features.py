@@ -7,6 +7,7 @@ import numpy as np
 from zeuge_lite.similarity.decode import (
     decode_rgb,
     exif_orientation,
+    frame_count,
     open_image,
     read_exif,
 )
@@ -26,6 +27,7 @@ class Features:
     vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
     page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
+    pages: int = 1  # pages or frames the file holds; the first is the one compared
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
@@ -38,7 +40,8 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
-    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb))
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb),
+                    frame_count(image))
 
 
 def _jpeg_thumbnail(rgb, side):

@@ -11,7 +11,7 @@ from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import plan_allows_similarity
-from zeuge_lite.similarity.decode import HEIF_SUPPORTED
+from zeuge_lite.similarity.decode import FORMAT_NAMES
 from zeuge_lite.filenames import clean_filename
 from zeuge_lite.ingest import DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, limits_from_config
 from zeuge_lite.views import storage
@@ -41,7 +41,7 @@ def upload(batch_id):
     batch = batch_or_404(batch_id)
     precheck = plan_allows_similarity(batch["plan"]) and qs.archive_has_analysed_items(
         get_db(), batch["archive_id"], current_app.config["MODEL"])
-    return render_tab("batches/upload.html", batch, active="upload", heif=HEIF_SUPPORTED, precheck=precheck)
+    return render_tab("batches/upload.html", batch, active="upload", formats=FORMAT_NAMES, precheck=precheck)
 
 
 @bp.route("/<int:batch_id>/upload", methods=("POST",))
