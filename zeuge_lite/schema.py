@@ -274,4 +274,15 @@ CREATE TABLE pair_checks (
 CREATE INDEX pair_checks_b ON pair_checks(sha_b)
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES]
+# Embedded metadata (issue 13): read once per file at upload (JSON of metadata.embedded.FIELDS; NULL for files
+# stored before: they show none), an item's XMP sidecar fields,
+# which archival fields were filled from the file and with what ({field: value}), and the batch setting that
+# fills empty archival fields on upload (on by default).
+EMBEDDED = """
+ALTER TABLE files ADD COLUMN embedded TEXT;
+ALTER TABLE items ADD COLUMN sidecar TEXT;
+ALTER TABLE items ADD COLUMN filled TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE batches ADD COLUMN fill_from_file INTEGER NOT NULL DEFAULT 1
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EMBEDDED]

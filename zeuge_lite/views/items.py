@@ -6,6 +6,7 @@ from zeuge_lite import queries, security, trash
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
 from zeuge_lite.filenames import clean_filename
+from zeuge_lite.metadata import embedded
 from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.views import storage
 
@@ -23,6 +24,7 @@ def show(item_id):
     item = item_or_404(item_id)
     return render_template("items/page.html", item=item, writable=can_write(item), labels=FIELD_LABELS,
                            responses=queries.responses_of_item(get_db(), item_id),
+                           embedded_rows=embedded.rows(dict(item)), filled=embedded.filled_fields(dict(item)),
                            similarity_allowed=plan_allows_similarity(item["plan"]))
 
 

@@ -146,7 +146,7 @@ def compare(batch_id, key):
     batch = _batch(batch_id)
     context = card_context(batch, _members(batch, key))
     return render_template("similarity/_compare.html", rows=review.compare_rows(context["members"]),
-                           copyable=queries.ITEM_FIELDS, **context)
+                           copyable=review.COPYABLE, **context)
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>/copy", methods=("POST",))
