@@ -285,4 +285,12 @@ ALTER TABLE items ADD COLUMN filled TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE batches ADD COLUMN fill_from_file INTEGER NOT NULL DEFAULT 1
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EMBEDDED]
+# One truth for size (issue 13): files.width x height is the size as displayed, after EXIF orientation, as the
+# scan, the preview and other viewers say; files stored before held the stored (sensor) size. SQLite's UPDATE
+# reads the old row on the right-hand side, so this swaps.
+DISPLAYED_SIZE = """
+UPDATE files SET width = height, height = width WHERE orientation IN (5, 6, 7, 8)
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EMBEDDED,
+              DISPLAYED_SIZE]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zeuge_lite.metadata.embedded import camera
 from zeuge_lite.similarity import budget, vips
 from zeuge_lite.similarity.vips import VIPS_FORMATS
 
@@ -99,14 +100,22 @@ def _check_size(image, file_bytes, max_pixels):
 
 
 def image_info(image):
-    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image; metadata that
+    """Format, size as displayed (after EXIF orientation), mode, bit depth, DPI, frame count and EXIF fields of
+    an opened image; metadata that
     cannot be read (a damaged EXIF block, a resolution of 1/0) is left out rather than failing the file."""
     exif = read_exif(image)
+    orientation = exif_orientation(exif)
+    width, height = displayed_size(image.size, orientation)
     return ImageInfo(
         format=image.format, ext=ACCEPTED_FORMATS[image.format], mode=image.mode,
-        bit_depth=_bit_depth(image), width=image.width, height=image.height, dpi=_dpi(image),
+        bit_depth=_bit_depth(image), width=width, height=height, dpi=_dpi(image),
         frames=frame_count(image), taken_at=_quietly(_exif_date, exif), camera=_quietly(_exif_camera, exif),
-        orientation=exif_orientation(exif))
+        orientation=orientation)
+
+
+def displayed_size(size, orientation):
+    """(width, height) as the image is shown: EXIF orientations 5-8 turn it a quarter, swapping the two."""
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else tuple(size)
 
 
 def read_exif(image):
@@ -160,9 +169,8 @@ def _exif_date(exif):
 
 
 def _exif_camera(exif):
-    parts = [str(exif.get(tag, "")).strip("\x00 ") for tag in (EXIF_MAKE, EXIF_MODEL)]
-    camera = " ".join(part for part in parts if part)
-    return camera or None
+    make, model = (str(exif.get(tag, "")).strip("\x00 ") for tag in (EXIF_MAKE, EXIF_MODEL))
+    return camera(make, model)  # "Canon EOS R5", not "Canon Canon EOS R5"
 
 
 def decode_rgb(image, max_side=None):

@@ -6,6 +6,7 @@ import numpy as np
 
 from zeuge_lite.similarity.decode import (
     decode_rgb,
+    displayed_size,
     exif_orientation,
     frame_count,
     open_image,
@@ -33,10 +34,8 @@ class Features:
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     """Decode once (reduced, upright, RGB), hash and embed it; raises ImageRejected for bad files."""
     image = open_image(source, max_pixels)
-    width, height = image.size
+    width, height = displayed_size(image.size, exif_orientation(read_exif(image)))
     rgb = decode_rgb(image, ANALYSIS_SIDE)
-    if _exif_turned(image):
-        width, height = height, width
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
@@ -50,7 +49,3 @@ def _jpeg_thumbnail(rgb, side):
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()
-
-
-def _exif_turned(image):
-    return exif_orientation(read_exif(image)) in (5, 6, 7, 8)
