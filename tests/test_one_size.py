@@ -12,7 +12,7 @@ import pytest
 
 from zeuge_lite import queries
 from zeuge_lite.db import connect, migrate
-from zeuge_lite.schema import MIGRATIONS
+from zeuge_lite.schema import DISPLAYED_SIZE, MIGRATIONS
 from zeuge_lite.tasks import huey
 
 ROTATED = Path(__file__).parent / "corpus" / "pentax-rotated.jpg"  # stored 240 x 160, orientation 6
@@ -62,9 +62,10 @@ def test_the_scan_agrees(runner, tmp_path):
 
 def test_files_stored_before_get_their_displayed_size(tmp_path):
     conn = connect(str(tmp_path / "old.sqlite3"))
-    for script in MIGRATIONS[:-1]:
+    before = MIGRATIONS.index(DISPLAYED_SIZE)
+    for script in MIGRATIONS[:before]:
         conn.executescript(script)
-    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) - 1}")
+    conn.execute(f"PRAGMA user_version={before}")
     conn.executemany("INSERT INTO files (sha256, size, ext, format, mode, width, height, orientation) "
                      "VALUES (?, 1, 'jpg', 'JPEG', 'RGB', 240, 160, ?)", [("a", 6), ("b", 3), ("c", None)])
     conn.commit()

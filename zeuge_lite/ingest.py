@@ -14,6 +14,7 @@ from zeuge_lite.similarity.decode import (
     open_image,
 )
 from zeuge_lite.similarity.keeper import sharpness
+from zeuge_lite.similarity.plain import is_plain
 from zeuge_lite.storage import sha256_hex
 
 SQLITE_FULL = 13  # the result code of a write that found the disk (or the database) full
@@ -122,6 +123,7 @@ class _Prepared:
     thumb: object
     sharpness: float
     embedded: dict
+    plain: bool
 
 
 def _prepare(limits, data):
@@ -133,7 +135,7 @@ def _prepare(limits, data):
     info.taken_at = fields.get("taken_at") or info.taken_at
     info.camera = fields.get("camera") or info.camera
     preview, thumb = derived_images(limits, image)
-    return _Prepared(info, preview, thumb, round(sharpness(preview), 1), fields)
+    return _Prepared(info, preview, thumb, round(sharpness(preview), 1), fields, is_plain(preview))
 
 
 def _xmp_block(image):
@@ -167,7 +169,8 @@ def _store(conn, storage, prepared, data, sha256, item):
         created.append(storage.save_original(data, sha256, prepared.info.ext))
         with transaction(conn):
             queries.upsert_file(conn, {"sha256": sha256, "size": len(data), "sharpness": prepared.sharpness,
-                                       "embedded": json.dumps(prepared.embedded), **asdict(prepared.info)})
+                                       "embedded": json.dumps(prepared.embedded), "plain": int(prepared.plain),
+                                       **asdict(prepared.info)})
             item_id = queries.add_item(conn, item["batch_id"], sha256, item["filename"], item["uploader_id"])
             if queries.batch_fill_from_file(conn, item["batch_id"]):
                 _fill(conn, {"id": item_id}, prepared.embedded)

@@ -51,7 +51,7 @@ def with_sharpness(storage, members):
 def keeper(members):
     """(item id to keep, reasons) for a group's members."""
     return suggest_keeper([Candidate(m["id"], m["width"], m["height"], m["format"], m["bit_depth"],
-                                     m.get("sharpness")) for m in members])
+                                     m.get("sharpness"), bool(m.get("plain"))) for m in members])
 
 
 def together_order(order, members):

@@ -292,5 +292,11 @@ DISPLAYED_SIZE = """
 UPDATE files SET width = height, height = width WHERE orientation IN (5, 6, 7, 8)
 """
 
+# Blank and plain pages (issue 13): flagged at upload (similarity/plain.py); never joined by hash or embedding,
+# listed apart. NULL: stored before, not known (treated as not plain). Their sharpness becomes 0.
+PLAIN = """
+ALTER TABLE files ADD COLUMN plain INTEGER
+"""
+
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EMBEDDED,
-              DISPLAYED_SIZE]
+              DISPLAYED_SIZE, PLAIN]

@@ -14,6 +14,7 @@ from zeuge_lite.similarity.decode import (
 )
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
 from zeuge_lite.similarity.orientation import canonical_turns
+from zeuge_lite.similarity.plain import is_plain
 from zeuge_lite.similarity.verify import looks_like_paper
 
 ANALYSIS_SIDE = 320  # enough for a 224-px model and a 32-px hash; JPEG draft decoding aims here
@@ -29,6 +30,7 @@ class Features:
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
     page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
     pages: int = 1  # pages or frames the file holds; the first is the one compared
+    plain: bool = False  # a blank or plain page (similarity/plain.py): never joined by hash or embedding alone
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
@@ -40,7 +42,7 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
     return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb),
-                    frame_count(image))
+                    frame_count(image), is_plain(rgb))
 
 
 def _jpeg_thumbnail(rgb, side):

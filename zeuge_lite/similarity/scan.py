@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items, uniqueness
+from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
 from zeuge_lite.similarity.parallel import analyse_files, record_files
 from zeuge_lite.similarity.verification import verify_candidates
 
@@ -24,6 +24,7 @@ class ScanResult:
     paths: list = field(default_factory=list)      # analysed files, relative to the scanned folder
     sizes: list = field(default_factory=list)      # (width, height) per analysed file, as displayed
     pages: list = field(default_factory=list)      # pages (frames) per analysed file; the first is compared
+    plain: list = field(default_factory=list)      # indexes of blank or plain pages, listed apart
     thumbnails: list = field(default_factory=list)
     errors: list = field(default_factory=list)     # {"path", "error"}
     skipped: list = field(default_factory=list)    # {"path", "reason"}: every file under the folder not analysed
@@ -62,6 +63,8 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             result.paths.append(relative)
             result.sizes.append((features.width, features.height))
             result.pages.append(features.pages)
+            if features.plain:
+                result.plain.append(len(result.paths) - 1)
             result.thumbnails.append(features.thumbnail)
             shas.append(sha)
             where[sha] = path
@@ -72,6 +75,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             progress(done, len(files))
     if result.paths:
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        result.pairs = apart_from_plain(result.pairs, set(result.plain))
         verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
@@ -93,6 +97,7 @@ def to_json(result):
         "model": result.model, "threshold": result.thresholds.cosine_similar, "level": result.thresholds.level,
         "items": len(result.paths), "errors": result.errors,
         "skipped": sorted(result.skipped, key=lambda s: s["path"]),
+        "plain": [result.paths[i] for i in result.plain],  # blank or plain pages: never grouped by likeness
         "groups": [{"kind": g.tier, "score": g.score, "signal": g.signal,
                     "items": [_json_item(result, i) for i in g.members]} for g in result.groups],
     }
@@ -126,7 +131,15 @@ def to_html(result):
     return _HTML_PAGE.format(items=len(result.paths), groups=len(result.groups), model=html.escape(result.model),
                              cards=cards or "<p>No duplicates or similar photos found.</p>",
                              errors=(f"<h2>Files that could not be read</h2><ul>{errors}</ul>" if errors else "")
-                             + (f"<h2>Files not analysed</h2><ul>{others}</ul>" if others else ""))
+                             + (f"<h2>Files not analysed</h2><ul>{others}</ul>" if others else "")
+                             + _plain_html(result))
+
+
+def _plain_html(result):
+    if not result.plain:
+        return ""
+    names = "".join(f"<li><code>{html.escape(result.paths[i])}</code></li>" for i in result.plain)
+    return f"<h2>{len(result.plain)} blank or plain pages (not grouped by likeness)</h2><ul>{names}</ul>"
 
 
 def _group_html(result, number, group):
