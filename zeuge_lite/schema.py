@@ -220,7 +220,8 @@ END
 
 # Deleting moves items to the archive's trash: their rows leave `items` (so no list, group, export or count
 # has to filter them) and wait here, with their metadata and responses, until restored or purged. Their files
-# stay until purge. item_id is the id they get back if it is still free; when their batch is deleted, batch_id
+# stay until purge, and so do their compared pairs and scores, so that a restored item is back in its groups at
+# once. item_id is the id they get back if it is still free; when their batch is deleted, batch_id
 # becomes NULL (a new batch may get that id) and deleted_batch keeps it, so that entries of one deleted batch
 # are restored into one new batch.
 TRASH = """
@@ -236,6 +237,8 @@ CREATE TABLE trash (
     filename TEXT NOT NULL,
     item TEXT NOT NULL,
     responses TEXT NOT NULL DEFAULT '[]',
+    pairs TEXT NOT NULL DEFAULT '[]',
+    scores TEXT NOT NULL DEFAULT '[]',
     trashed_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
     trashed_at TEXT NOT NULL DEFAULT (datetime('now')),
     expires_at TEXT NOT NULL
@@ -274,6 +277,12 @@ CREATE TABLE pair_checks (
 CREATE INDEX pair_checks_b ON pair_checks(sha_b)
 """
 
+# "Exact copy" needs equal pixels (similarity/exact.py), not only equal hashes. Pairs stored before have no
+# answer (NULL) and show as near-duplicates, the honest label, until their items are compared again.
+EXACT = """
+ALTER TABLE pairs ADD COLUMN pixel_equal INTEGER
+"""
+
 # Embedded metadata (issue 13): read once per file at upload (JSON of metadata.embedded.FIELDS; NULL for files
 # stored before: they show none), an item's XMP sidecar fields,
 # which archival fields were filled from the file and with what ({field: value}), and the batch setting that
@@ -298,5 +307,5 @@ PLAIN = """
 ALTER TABLE files ADD COLUMN plain INTEGER
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EMBEDDED,
-              DISPLAYED_SIZE, PLAIN]
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
+              EMBEDDED, DISPLAYED_SIZE, PLAIN]

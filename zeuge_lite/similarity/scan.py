@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
 from zeuge_lite.similarity.parallel import analyse_files, record_files
 from zeuge_lite.similarity.verification import verify_candidates
@@ -75,6 +76,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             progress(done, len(files))
     if result.paths:
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
+        confirm_exact(result.pairs, lambda index: signature_of_file(result.thumbnails[index]), thresholds.hash_exact)
         result.pairs = apart_from_plain(result.pairs, set(result.plain))
         verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
         result.groups = group_items(result.pairs, thresholds)

@@ -44,7 +44,8 @@ def card_context(batch, members, message=None):
                                         _thresholds_from(request.args), qr.dismissed_pairs(conn, batch["archive_id"]))
     return {"batch": batch, "members": members, "key": review.group_key(m["id"] for m in members),
             "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message,
-            "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None}
+            "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None,
+            "series": summary is not None and summary.tier == "similar"}  # similar is not a copy: nothing ticked
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>")
