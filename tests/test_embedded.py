@@ -193,3 +193,16 @@ def test_metadata_tab_shows_the_files_values_beside_the_archival_ones(client, co
     tab = client.get(f"/batches/{batch}/metadata").get_data(as_text=True)
     assert "in the file: Race day" in tab and "Camera: Canon EOS R5" in tab and "Date taken: 2004-08-01" in tab
     assert 'value="2021-06-05"' in tab  # the empty Date was filled from the file
+
+
+def test_copying_an_embedded_value_over_a_typed_one_asks_first(client, conn, group):
+    batch, ids, key = group
+    client.post(f"/items/{ids['master.png']}/metadata", data={"description": "typed by hand"})
+    ask = client.post(f"/batches/{batch}/similarity/group/{key}/copy",
+                      data={"field": "embedded:caption", "source": ids["nikon.jpg"], "target": ids["master.png"]})
+    assert ask.status_code == 200 and "typed by hand" in ask.get_data(as_text=True)
+    client.post(f"/batches/{batch}/similarity/group/{key}/copy",
+                data={"field": "embedded:caption", "source": ids["nikon.jpg"], "target": ids["master.png"],
+                      "mode": "append"})
+    master = conn.execute("SELECT description FROM items WHERE id = ?", (ids["master.png"],)).fetchone()[0]
+    assert master == "typed by hand; Motor race, 1955"

@@ -283,6 +283,13 @@ EXACT = """
 ALTER TABLE pairs ADD COLUMN pixel_equal INTEGER
 """
 
+# An audit entry can carry what undoes it (a copied field's old value, the trash entries of a delete) and
+# when it was undone.
+AUDIT_UNDO = """
+ALTER TABLE audit_log ADD COLUMN undo TEXT;
+ALTER TABLE audit_log ADD COLUMN undone_at TEXT
+"""
+
 # Embedded metadata (issue 13): read once per file at upload (JSON of metadata.embedded.FIELDS; NULL for files
 # stored before: they show none), an item's XMP sidecar fields,
 # which archival fields were filled from the file and with what ({field: value}), and the batch setting that
@@ -308,4 +315,4 @@ ALTER TABLE files ADD COLUMN plain INTEGER
 """
 
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
-              EMBEDDED, DISPLAYED_SIZE, PLAIN]
+              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN]

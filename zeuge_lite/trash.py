@@ -55,15 +55,16 @@ def _remove(conn, archive_id, items, user_id, days, context, group_key=None):
         positions = {row["id"]: row["position_number"]
                      for row in queries.items_by_ids(conn, batch_id, [i["id"] for i in in_batch])}
         batch = qt.batch_in_archive(conn, archive_id, batch_id)
+        entries = []
         for item in in_batch:
             if days:
-                qt.put(conn, archive_id, batch["name"], positions[item["id"]], qt.item_row(conn, item["id"]),
-                       _related_rows(conn, item["id"]), user_id, days)
+                entries.append(qt.put(conn, archive_id, batch["name"], positions[item["id"]],
+                                      qt.item_row(conn, item["id"]), _related_rows(conn, item["id"]), user_id, days))
             queries.delete_item(conn, item["id"])
         verb = f"moved {len(in_batch)} items to the trash" if days else f"deleted {len(in_batch)} items permanently"
         qr.log_action(conn, archive_id, batch_id, user_id, "trash" if days else "delete",
                       f"{verb}{context}: {', '.join(_label(i) for i in in_batch)}", [i["id"] for i in in_batch],
-                      group_key)
+                      group_key, {"kind": "restore", "trash": entries} if entries else None)
     for item_id, model in neighbours:  # uniqueness follows at once, without a new run
         qs.rescore_from_pairs(conn, model, item_id, CANDIDATE_COSINE_FLOOR)
     orphans = _orphans(conn, items) if not days else set()
@@ -109,16 +110,21 @@ def restore(conn, archive_id, trash_ids, user_id):
     """Put trash entries back where they were (their batch, position, metadata, responses, and their pairs with
     items still there, so groups and uniqueness come back at once; a deleted batch is made again under its
     name); log it. Returns the restored item ids."""
-    restored = []
     with transaction(conn):
-        columns = {table: qt.table_columns(conn, table) for table in qt.RESTORABLE}
-        for entry in qt.entries_by_ids(conn, archive_id, trash_ids):
-            item_id, batch = _put_back(conn, archive_id, entry, columns)
-            qt.remove(conn, entry["id"])
-            qr.log_action(conn, archive_id, batch["id"], user_id, "restore",
-                          f"restored {_entry_label(entry)} from the trash to “{batch['name']}”, "
-                          f"position {entry['position']}", [item_id])
-            restored.append(item_id)
+        return restore_within(conn, archive_id, trash_ids, user_id)
+
+
+def restore_within(conn, archive_id, trash_ids, user_id):
+    """restore() inside the caller's transaction (an undo from the audit log logs its own entry with it)."""
+    restored = []
+    columns = {table: qt.table_columns(conn, table) for table in qt.RESTORABLE}
+    for entry in qt.entries_by_ids(conn, archive_id, trash_ids):
+        item_id, batch = _put_back(conn, archive_id, entry, columns)
+        qt.remove(conn, entry["id"])
+        qr.log_action(conn, archive_id, batch["id"], user_id, "restore",
+                      f"restored {_entry_label(entry)} from the trash to “{batch['name']}”, "
+                      f"position {entry['position']}", [item_id])
+        restored.append(item_id)
     return restored
 
 
