@@ -4,13 +4,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zeuge_lite import queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
-from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
-                                            view_similarity)
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, candidate_pairs, describe_pairs,
+                                            group_items, view_similarity)
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files
 from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
 
@@ -187,8 +188,10 @@ def compare_batch(conn, batch_id, model, records_for=None, storage=None):
     if not rows:
         return 0
     pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows)
-    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn))
     confirm_exact(pairs, _thumbnail_signatures(storage, shas), Thresholds().hash_exact)
+    plain = queries.plain_shas(conn, batch_id)
+    pairs = apart_from_plain(pairs, {i for i, sha in enumerate(shas) if sha in plain})
+    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn))
     with transaction(conn):
         qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
                                             for key, c in checked.items()})

@@ -89,7 +89,9 @@ def scan_command(folder, out_dir, threshold, level, model, workers):
         result = scan_folder(folder, model, thresholds, current_app.config["MAX_IMAGE_PIXELS"], progress,
                              workers, current_app.config["MODEL_DIR"])
     json_path, html_path = write_outputs(result, out_dir)
-    click.echo(f"{len(result.paths)} photos, {len(result.groups)} groups, {len(result.errors)} unreadable files.")
+    others = len(result.skipped) - len(result.errors)
+    click.echo(f"{len(result.paths)} photos, {len(result.groups)} groups, {len(result.errors)} unreadable files, "
+               f"{others} other files not analysed (each listed with its reason in duplicates.json).")
     click.echo(f"Wrote {json_path} and {html_path}")
 
 

@@ -10,7 +10,7 @@ from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
 from zeuge_lite.queries import ITEM_FIELDS
 from zeuge_lite.security import original_name
 
-MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "size", "taken_at", "camera")
+MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "orientation", "size", "taken_at", "camera")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -1,10 +1,12 @@
 """Take one uploaded file into a batch: check it, store the original, make thumbnail and preview."""
 import errno
+import json
 from dataclasses import asdict, dataclass
 
 from zeuge_lite import queries
 from zeuge_lite.db import transaction
 from zeuge_lite.filenames import clean_filename
+from zeuge_lite.metadata import embedded
 from zeuge_lite.similarity.decode import (
     ImageRejected,
     decode_rgb,
@@ -12,6 +14,7 @@ from zeuge_lite.similarity.decode import (
     open_image,
 )
 from zeuge_lite.similarity.keeper import sharpness
+from zeuge_lite.similarity.plain import is_plain
 from zeuge_lite.storage import sha256_hex
 
 SQLITE_FULL = 13  # the result code of a write that found the disk (or the database) full
@@ -60,6 +63,8 @@ def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
     if len(data) > limits.max_file_bytes:
         return IngestResult(filename, "refused", f"The file is {len(data):,} bytes, more than the limit "
                                                  f"of {limits.max_file_bytes:,} bytes.")
+    if is_sidecar(filename):
+        return ingest_sidecar(conn, batch_id, filename, data)
     sha256 = sha256_hex(data)
     existing = queries.item_in_batch_by_sha(conn, batch_id, sha256)
     if existing:
@@ -74,20 +79,68 @@ def ingest_upload(conn, storage, limits, batch_id, uploader_id, filename, data):
     return IngestResult(filename, "added", "Added.", item_id)
 
 
+def is_sidecar(filename):
+    """Whether an uploaded name is an XMP sidecar (photo.xmp or photo.jpg.xmp)."""
+    return filename.lower().endswith(".xmp")
+
+
+def ingest_sidecar(conn, batch_id, filename, data):
+    """Apply an XMP sidecar to the batch's photo(s) of the same base name: its fields are stored with the item
+    and fill empty archival fields as the file's own do."""
+    fields = embedded.sidecar_metadata(data)
+    if fields is None:
+        return IngestResult(filename, "refused", "This .xmp file is not an XMP sidecar (no XMP packet in it).")
+    stem = filename[:-4]
+    photos = [row for row in queries.items_named_like(conn, batch_id, stem)
+              if row["filename"] == stem or "." not in row["filename"][len(stem) + 1:]]
+    if not photos:
+        return IngestResult(filename, "refused", f"No photo named “{stem}” (with any suffix) is in this batch: "
+                                                 "upload the photo first, or together with its sidecar.")
+    fill = queries.batch_fill_from_file(conn, batch_id)
+    with transaction(conn):
+        for photo in photos:
+            queries.set_item_sidecar(conn, photo["id"], json.dumps(fields))
+            if fill:
+                own = json.loads(queries.file_embedded(conn, photo["sha256"]) or "{}")
+                _fill(conn, dict(photo), embedded.merged(own, fields))
+    names = ", ".join(f"“{p['filename']}”" for p in photos)
+    return IngestResult(filename, "applied", f"XMP sidecar applied to {names}.", photos[0]["id"])
+
+
+def _fill(conn, item, fields):
+    """Fill the item's empty archival fields (or those still holding an earlier fill) from embedded fields."""
+    filled = json.loads(item.get("filled") or "{}")
+    values = embedded.fills(fields, item, filled)
+    if values:
+        queries.update_item_fields(conn, item["id"], values)
+        queries.set_item_filled(conn, item["id"], json.dumps({**filled, **values}))
+
+
 @dataclass
 class _Prepared:
     info: object
     preview: object
     thumb: object
     sharpness: float
+    embedded: dict
+    plain: bool
 
 
 def _prepare(limits, data):
-    """Decode once for the derived images and the sharpness figure; nothing is written yet."""
+    """Decode once for the derived images and the sharpness figure, read the embedded metadata once; nothing is
+    written yet."""
     image = open_image(data, limits.max_pixels)
     info = image_info(image)
+    fields = embedded.file_metadata(data, image.info.get("exif"), _xmp_block(image))
+    info.taken_at = fields.get("taken_at") or info.taken_at
+    info.camera = fields.get("camera") or info.camera
     preview, thumb = derived_images(limits, image)
-    return _Prepared(info, preview, thumb, round(sharpness(preview), 1))
+    return _Prepared(info, preview, thumb, round(sharpness(preview), 1), fields, is_plain(preview))
+
+
+def _xmp_block(image):
+    value = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    return value if isinstance(value, (bytes, str)) else None
 
 
 def derived_images(limits, image):
@@ -116,8 +169,12 @@ def _store(conn, storage, prepared, data, sha256, item):
         created.append(storage.save_original(data, sha256, prepared.info.ext))
         with transaction(conn):
             queries.upsert_file(conn, {"sha256": sha256, "size": len(data), "sharpness": prepared.sharpness,
+                                       "embedded": json.dumps(prepared.embedded), "plain": int(prepared.plain),
                                        **asdict(prepared.info)})
-            return queries.add_item(conn, item["batch_id"], sha256, item["filename"], item["uploader_id"])
+            item_id = queries.add_item(conn, item["batch_id"], sha256, item["filename"], item["uploader_id"])
+            if queries.batch_fill_from_file(conn, item["batch_id"]):
+                _fill(conn, {"id": item_id}, prepared.embedded)
+            return item_id
     except BaseException as exc:
         if not _quietly_in_use(conn, sha256):
             storage.discard(created)

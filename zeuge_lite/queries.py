@@ -163,9 +163,10 @@ def upsert_file(conn, info):
     """Record a stored original's technical data once per sha256."""
     conn.execute(
         "INSERT INTO files (sha256, size, ext, format, mode, bit_depth, width, height, dpi, frames, "
-        "taken_at, camera, orientation, sharpness) VALUES (:sha256, :size, :ext, :format, :mode, :bit_depth, "
-        ":width, :height, :dpi, :frames, :taken_at, :camera, :orientation, :sharpness) "
-        "ON CONFLICT (sha256) DO NOTHING", info)
+        "taken_at, camera, orientation, sharpness, embedded, plain) VALUES (:sha256, :size, :ext, :format, :mode, "
+        ":bit_depth, :width, :height, :dpi, :frames, :taken_at, :camera, :orientation, :sharpness, :embedded, "
+        ":plain) ON CONFLICT (sha256) DO UPDATE SET embedded = coalesce(files.embedded, excluded.embedded), "
+        "plain = coalesce(files.plain, excluded.plain)", {"embedded": None, "plain": None, **info})
 
 
 _FILE_USED = ("(EXISTS (SELECT 1 FROM items WHERE items.sha256 = ?) OR "
@@ -187,7 +188,7 @@ def delete_file_row(conn, sha256):
 # An item with its file's data, for every query that lists items (the similarity queries use it too).
 ITEM_COLUMNS = (
     "SELECT i.*, f.size, f.ext, f.format, f.mode, f.bit_depth, f.width, f.height, f.dpi, f.frames, "
-    "f.taken_at, f.camera, f.orientation, f.sharpness, u.name AS uploader_name ")
+    "f.taken_at, f.camera, f.orientation, f.sharpness, f.embedded, f.plain, u.name AS uploader_name ")
 ITEM_JOINS = "JOIN files f ON f.sha256 = i.sha256 LEFT JOIN users u ON u.id = i.uploader_id "
 ITEM_SELECT = ITEM_COLUMNS + "FROM items i " + ITEM_JOINS
 
@@ -276,6 +277,56 @@ def update_item_fields(conn, item_id, fields):
         assignments = ", ".join(f"{name} = ?" for name in names)
         conn.execute(f"UPDATE items SET {assignments} WHERE id = ?",
                      [fields[name] for name in names] + [item_id])
+
+
+def file_embedded(conn, sha256):
+    """A stored file's embedded metadata as JSON text, or None."""
+    row = conn.execute("SELECT embedded FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+    return row[0] if row else None
+
+
+def set_item_sidecar(conn, item_id, sidecar_json):
+    """Record the fields of an item's XMP sidecar (JSON text)."""
+    conn.execute("UPDATE items SET sidecar = ? WHERE id = ?", (sidecar_json, item_id))
+
+
+def set_item_filled(conn, item_id, filled_json):
+    """Record which archival fields were filled from the file, and with what (JSON text)."""
+    conn.execute("UPDATE items SET filled = ? WHERE id = ?", (filled_json, item_id))
+
+
+def items_named_like(conn, batch_id, stem):
+    """A batch's items whose file name is stem or stem plus one suffix (a sidecar's photos), newest first."""
+    return conn.execute(
+        "SELECT * FROM items WHERE batch_id = ? AND (filename = ? OR substr(filename, 1, ?) = ?) ORDER BY id DESC",
+        (batch_id, stem, len(stem) + 1, stem + ".")).fetchall()
+
+
+def set_fill_from_file(conn, batch_id, on):
+    """Turn the batch setting "fill empty archival fields from the file's metadata" on or off."""
+    conn.execute("UPDATE batches SET fill_from_file = ? WHERE id = ?", (int(bool(on)), batch_id))
+
+
+def batch_fill_from_file(conn, batch_id):
+    """Whether uploads to the batch fill empty archival fields from embedded metadata."""
+    row = conn.execute("SELECT fill_from_file FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def plain_items(conn, batch_id):
+    """A batch's blank or plain pages, in batch order, each with its 1-based position_number."""
+    rows = conn.execute(
+        "WITH numbered AS (SELECT id, row_number() OVER (ORDER BY position, id) AS position_number FROM items "
+        "WHERE batch_id = ?) " + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
+        + ITEM_JOINS + "WHERE f.plain = 1 ORDER BY n.position_number", (batch_id,)).fetchall()
+    return [dict(row) for row in rows]
+
+
+def plain_shas(conn, batch_id):
+    """The contents of a batch's items that are blank or plain pages."""
+    return {row[0] for row in conn.execute(
+        "SELECT DISTINCT i.sha256 FROM items i JOIN files f ON f.sha256 = i.sha256 WHERE i.batch_id = ? "
+        "AND f.plain = 1", (batch_id,))}
 
 
 def delete_item(conn, item_id):

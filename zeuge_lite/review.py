@@ -8,10 +8,14 @@ from PIL import Image
 from zeuge_lite import queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
+from zeuge_lite.metadata import embedded
 from zeuge_lite.similarity.keeper import Candidate, sharpness, suggest_keeper
 
 COMPARE_FIELDS = queries.ITEM_FIELDS + ("taken_at", "camera", "orientation", "width", "height", "format",
                                         "bit_depth", "dpi", "size")
+EMBEDDED_PREFIX = "embedded:"  # compare rows of values read from the file, beside the archival ones
+# Embedded values that "copy to keeper" can put into the keeper's archival field (caption -> description ...).
+COPYABLE = queries.ITEM_FIELDS + tuple(EMBEDDED_PREFIX + name for name in embedded.FILLS.values())
 
 
 def group_key(item_ids):
@@ -48,7 +52,7 @@ def with_sharpness(storage, members):
 def keeper(members):
     """(item id to keep, reasons) for a group's members."""
     return suggest_keeper([Candidate(m["id"], m["width"], m["height"], m["format"], m["bit_depth"],
-                                     m.get("sharpness")) for m in members])
+                                     m.get("sharpness"), bool(m.get("plain"))) for m in members])
 
 
 def together_order(order, members):
@@ -163,31 +167,61 @@ def compare_rows(members):
     for field in COMPARE_FIELDS:
         values = [m[field] if m[field] not in (None, "") else "" for m in members]
         rows.append({"field": field, "cells": values, "differs": len({str(v) for v in values}) > 1})
+    return rows + _embedded_rows(members)
+
+
+def _embedded_rows(members):
+    """Rows of the values read from the files (and sidecars), for the fields at least one member carries."""
+    fields = [embedded.of_item(dict(m))[0] for m in members]
+    rows = []
+    for name, label in embedded.FIELDS.items():
+        values = [embedded.display(f[name]) if name in f else "" for f in fields]
+        if any(values):
+            rows.append({"field": EMBEDDED_PREFIX + name, "label": f"{label} (in the file)", "cells": values,
+                         "differs": len(set(values)) > 1})
     return rows
 
 
 class NeedsChoice(Exception):
     """The target field already holds a value: replace it, append to it, or cancel."""
 
+    def __init__(self, existing, value=""):
+        super().__init__(existing)
+        self.value = value  # what would be copied
+
 
 def copy_field(conn, batch, members, field, source_id, target_id, user_id, mode=None):
     """Copy one archival field's value from one member to another (consolidation): into an empty field, or
     with mode "replace" or "append" over a value (NeedsChoice without a mode); log it with the value it
-    overwrote, so the audit log can undo it."""
-    if field not in queries.ITEM_FIELDS:
+    overwrote, so the audit log can undo it. An embedded field ("embedded:caption") goes into the archival
+    field it fills (description)."""
+    if field not in COPYABLE:
         raise ValueError(f"{field} cannot be copied")
     source = next(m for m in members if m["id"] == source_id)
     target = next(m for m in members if m["id"] == target_id)
-    old, new = target[field] or "", source[field] or ""
+    field, new, origin = _copied(source, field)
+    old = target[field] or ""
     if old and mode not in ("replace", "append"):
-        raise NeedsChoice(old)
+        raise NeedsChoice(old, new)
     value = f"{old}; {new}" if old and mode == "append" else new
-    what = f"copied {field} “{new}” from “{source['filename']}” to “{target['filename']}”"
+    what = f"copied {field} “{new}”{origin} from “{source['filename']}” to “{target['filename']}”"
     what += {"replace": f", replacing “{old}”", "append": f", after “{old}”"}.get(mode if old else None, "")
     with transaction(conn):
         queries.update_item_fields(conn, target_id, {field: value})
         _log(conn, batch, user_id, "copy metadata", what, members,
              undo={"kind": "field", "item": target_id, "field": field, "value": old})
+
+
+def _copied(source, field):
+    """(archival field, value, where it came from) of a copy from source."""
+    if not field.startswith(EMBEDDED_PREFIX):
+        return field, source[field] or "", ""
+    name = field[len(EMBEDDED_PREFIX):]
+    archival = next(a for a, e in embedded.FILLS.items() if e == name)
+    value = embedded.archival_values(embedded.of_item(dict(source))[0]).get(archival)
+    if not value:
+        raise ValueError(f"{name} is not in that file")
+    return archival, value, " (read from the file)"
 
 
 def _log(conn, batch, user_id, action, detail, members, undo=None):

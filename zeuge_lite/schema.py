@@ -290,5 +290,29 @@ ALTER TABLE audit_log ADD COLUMN undo TEXT;
 ALTER TABLE audit_log ADD COLUMN undone_at TEXT
 """
 
+# Embedded metadata (issue 13): read once per file at upload (JSON of metadata.embedded.FIELDS; NULL for files
+# stored before: they show none), an item's XMP sidecar fields,
+# which archival fields were filled from the file and with what ({field: value}), and the batch setting that
+# fills empty archival fields on upload (on by default).
+EMBEDDED = """
+ALTER TABLE files ADD COLUMN embedded TEXT;
+ALTER TABLE items ADD COLUMN sidecar TEXT;
+ALTER TABLE items ADD COLUMN filled TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE batches ADD COLUMN fill_from_file INTEGER NOT NULL DEFAULT 1
+"""
+
+# One truth for size (issue 13): files.width x height is the size as displayed, after EXIF orientation, as the
+# scan, the preview and other viewers say; files stored before held the stored (sensor) size. SQLite's UPDATE
+# reads the old row on the right-hand side, so this swaps.
+DISPLAYED_SIZE = """
+UPDATE files SET width = height, height = width WHERE orientation IN (5, 6, 7, 8)
+"""
+
+# Blank and plain pages (issue 13): flagged at upload (similarity/plain.py); never joined by hash or embedding,
+# listed apart. NULL: stored before, not known (treated as not plain). Their sharpness becomes 0.
+PLAIN = """
+ALTER TABLE files ADD COLUMN plain INTEGER
+"""
+
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
-              AUDIT_UNDO]
+              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN]

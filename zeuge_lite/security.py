@@ -18,9 +18,11 @@ HEADERS = {
 }
 # Pillow's format name (files.format) -> the type the bytes really are; the uploaded name never decides.
 FORMAT_MIMETYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff",
-                    "WEBP": "image/webp", "GIF": "image/gif", "HEIF": "image/heic"}
+                    "WEBP": "image/webp", "GIF": "image/gif", "HEIF": "image/heic",
+                    "AVIF": "image/avif", "JXL": "image/jxl"}
 FORMAT_SUFFIXES = {"JPEG": {"jpg", "jpeg", "jpe", "jfif"}, "MPO": {"jpg", "jpeg", "mpo"}, "PNG": {"png"},
-                   "TIFF": {"tif", "tiff"}, "WEBP": {"webp"}, "GIF": {"gif"}, "HEIF": {"heic", "heif"}}
+                   "TIFF": {"tif", "tiff"}, "WEBP": {"webp"}, "GIF": {"gif"}, "HEIF": {"heic", "heif"},
+                   "AVIF": {"avif"}, "JXL": {"jxl"}}
 
 
 def add_headers(response):

@@ -80,6 +80,10 @@
   }
 
   async function uploadAll(form, files) {
+    // XMP sidecars go after the photos so that each finds its photo already in the batch.
+    var sidecar = function (f) { return /\.xmp$/i.test(f.name) ? 1 : 0; };
+    files = files.map(function (f, i) { return [sidecar(f), i, f]; })
+      .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; }).map(function (t) { return t[2]; });
     var list = document.getElementById("upload-list");
     var rows = Array.from(files).map(function (f) { return addRow(list, f); });
     // One at a time, so items land in the order they were chosen or dropped.

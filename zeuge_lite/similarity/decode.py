@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zeuge_lite.metadata.embedded import camera
 from zeuge_lite.similarity import budget, vips
 from zeuge_lite.similarity.vips import VIPS_FORMATS
 
@@ -17,9 +18,21 @@ try:  # HEIC/HEIF support is optional: pillow-heif may not install everywhere.
 except ImportError:  # pragma: no cover - depends on the platform
     HEIF_SUPPORTED = False
 
-ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "WEBP": "webp", "GIF": "gif", "MPO": "jpg"}
+try:  # JPEG XL through pillow-jxl-plugin (libjxl), optional like HEIC
+    import pillow_jxl  # noqa: F401 - importing registers the JXL opener
+    JXL_SUPPORTED = True
+except ImportError:  # pragma: no cover - depends on the platform
+    JXL_SUPPORTED = False
+
+# Pillow's format name -> the suffix the stored original gets. AVIF is Pillow's own (libavif, Pillow >= 11.2).
+ACCEPTED_FORMATS = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "WEBP": "webp", "GIF": "gif", "MPO": "jpg",
+                    "AVIF": "avif"}
 if HEIF_SUPPORTED:
     ACCEPTED_FORMATS.update({"HEIF": "heic"})
+if JXL_SUPPORTED:
+    ACCEPTED_FORMATS.update({"JXL": "jxl"})
+FORMAT_NAMES = ", ".join(["JPEG", "PNG", "TIFF", "WebP", "GIF", "AVIF"] + ["HEIC"] * HEIF_SUPPORTED
+                         + ["JPEG XL"] * JXL_SUPPORTED)
 
 EXIF_ORIENTATION, EXIF_MAKE, EXIF_MODEL, EXIF_DATETIME = 0x0112, 0x010F, 0x0110, 0x0132
 EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x8769, 0x9003
@@ -66,11 +79,11 @@ def open_image(source, max_pixels):
     try:
         image = Image.open(stream)
     except UnidentifiedImageError:
-        raise ImageRejected("This is not an image file we can read (JPEG, PNG, TIFF, WebP, GIF or HEIC).") from None
+        raise ImageRejected(f"This is not an image file we can read ({FORMAT_NAMES}).") from None
     except Exception as exc:  # noqa: BLE001 - decoders raise anything from OSError to struct.error on bad headers
         raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
     if image.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(f"{image.format} files are not accepted; use JPEG, PNG, TIFF, WebP, GIF or HEIC.")
+        raise ImageRejected(f"{image.format} files are not accepted; use {FORMAT_NAMES}.")
     _check_size(image, size, max_pixels)
     image.zeuge_source = source  # decode_rgb hands the same bytes to libvips for a large image
     return image
@@ -87,14 +100,22 @@ def _check_size(image, file_bytes, max_pixels):
 
 
 def image_info(image):
-    """Format, size, mode, bit depth, DPI, frame count and EXIF fields of an opened image; metadata that
+    """Format, size as displayed (after EXIF orientation), mode, bit depth, DPI, frame count and EXIF fields of
+    an opened image; metadata that
     cannot be read (a damaged EXIF block, a resolution of 1/0) is left out rather than failing the file."""
     exif = read_exif(image)
+    orientation = exif_orientation(exif)
+    width, height = displayed_size(image.size, orientation)
     return ImageInfo(
         format=image.format, ext=ACCEPTED_FORMATS[image.format], mode=image.mode,
-        bit_depth=_bit_depth(image), width=image.width, height=image.height, dpi=_dpi(image),
-        frames=_frames(image), taken_at=_quietly(_exif_date, exif), camera=_quietly(_exif_camera, exif),
-        orientation=exif_orientation(exif))
+        bit_depth=_bit_depth(image), width=width, height=height, dpi=_dpi(image),
+        frames=frame_count(image), taken_at=_quietly(_exif_date, exif), camera=_quietly(_exif_camera, exif),
+        orientation=orientation)
+
+
+def displayed_size(size, orientation):
+    """(width, height) as the image is shown: EXIF orientations 5-8 turn it a quarter, swapping the two."""
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else tuple(size)
 
 
 def read_exif(image):
@@ -124,7 +145,8 @@ def _dpi(image):
     return dpi if dpi is not None and 0 < dpi < 1_000_000 else None
 
 
-def _frames(image):
+def frame_count(image):
+    """How many pages or frames an opened image holds (1 when it cannot tell)."""
     frames = _quietly(getattr, image, "n_frames", 1)
     return frames if isinstance(frames, int) and frames > 0 else 1
 
@@ -147,9 +169,8 @@ def _exif_date(exif):
 
 
 def _exif_camera(exif):
-    parts = [str(exif.get(tag, "")).strip("\x00 ") for tag in (EXIF_MAKE, EXIF_MODEL)]
-    camera = " ".join(part for part in parts if part)
-    return camera or None
+    make, model = (str(exif.get(tag, "")).strip("\x00 ") for tag in (EXIF_MAKE, EXIF_MODEL))
+    return camera(make, model)  # "Canon EOS R5", not "Canon Canon EOS R5"
 
 
 def decode_rgb(image, max_side=None):

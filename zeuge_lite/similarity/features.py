@@ -6,12 +6,15 @@ import numpy as np
 
 from zeuge_lite.similarity.decode import (
     decode_rgb,
+    displayed_size,
     exif_orientation,
+    frame_count,
     open_image,
     read_exif,
 )
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
 from zeuge_lite.similarity.orientation import canonical_turns
+from zeuge_lite.similarity.plain import is_plain
 from zeuge_lite.similarity.verify import looks_like_paper
 
 ANALYSIS_SIDE = 320  # enough for a 224-px model and a 32-px hash; JPEG draft decoding aims here
@@ -26,19 +29,20 @@ class Features:
     vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
     page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
+    pages: int = 1  # pages or frames the file holds; the first is the one compared
+    plain: bool = False  # a blank or plain page (similarity/plain.py): never joined by hash or embedding alone
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     """Decode once (reduced, upright, RGB), hash and embed it; raises ImageRejected for bad files."""
     image = open_image(source, max_pixels)
-    width, height = image.size
+    width, height = displayed_size(image.size, exif_orientation(read_exif(image)))
     rgb = decode_rgb(image, ANALYSIS_SIDE)
-    if _exif_turned(image):
-        width, height = height, width
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
-    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb))
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb),
+                    frame_count(image), is_plain(rgb))
 
 
 def _jpeg_thumbnail(rgb, side):
@@ -47,7 +51,3 @@ def _jpeg_thumbnail(rgb, side):
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()
-
-
-def _exif_turned(image):
-    return exif_orientation(read_exif(image)) in (5, 6, 7, 8)

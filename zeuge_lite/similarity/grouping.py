@@ -150,6 +150,13 @@ def candidate_pairs(shas, hashes, views, rows=None):
     return pairs, nearest, nearest_index
 
 
+def apart_from_plain(pairs, plain):
+    """Candidate pairs less those that would join a blank or plain page (plain: a set of indexes) by hash or
+    embedding alone: a uniform image's hash is degenerate (four colours hash alike), so it pairs only with an
+    identical file or one whose pixels match (run exact.confirm_exact first)."""
+    return [p for p in pairs if p.same_file or p.pixel_equal or not (p.a in plain or p.b in plain)]
+
+
 def _nearest(block, sims, same):
     """Each row's similarity to its most similar other item (1.0 for an identical file), and which."""
     if sims.shape[1] < 2:

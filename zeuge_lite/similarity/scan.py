@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
-from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items, uniqueness
+from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
 from zeuge_lite.similarity.parallel import analyse_files, record_files
 from zeuge_lite.similarity.verification import verify_candidates
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp",
+                  ".avif", ".jxl"}
 THUMBNAIL_SIDE = 160
 
 
@@ -22,35 +23,49 @@ class ScanResult:
     model: str
     thresholds: Thresholds
     paths: list = field(default_factory=list)      # analysed files, relative to the scanned folder
-    sizes: list = field(default_factory=list)      # (width, height) per analysed file
+    sizes: list = field(default_factory=list)      # (width, height) per analysed file, as displayed
+    pages: list = field(default_factory=list)      # pages (frames) per analysed file; the first is compared
+    plain: list = field(default_factory=list)      # indexes of blank or plain pages, listed apart
     thumbnails: list = field(default_factory=list)
     errors: list = field(default_factory=list)     # {"path", "error"}
+    skipped: list = field(default_factory=list)    # {"path", "reason"}: every file under the folder not analysed
     groups: list = field(default_factory=list)
     uniqueness: list = field(default_factory=list)
     pairs: list = field(default_factory=list, repr=False)  # candidate pairs, for regrouping at other settings
 
 
-def image_files(root):
-    """Every file under root with an image suffix, sorted (hidden folders skipped)."""
+def _walk(root):
+    """(path, None) for each file to analyse and (path, why not) for every other file under root, sorted."""
     root = Path(root)
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            yield path, "hidden file or folder"
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            yield path, f"not an image type ({path.suffix.lower() or 'no suffix'})"
+        else:
+            yield path, None
 
 
 def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None, model_dir=None):
     """Analyse every image under root and group them; progress(done, total) is called as files finish."""
     root = Path(root)
-    files = image_files(root)
+    walked = list(_walk(root))
+    files = [path for path, reason in walked if reason is None]
     result = ScanResult(model, thresholds)
+    result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
     shas, hashes, vectors, hints, where = [], [], [], [], {}
     for done, (path, sha, features, error) in enumerate(
             analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE), start=1):
         relative = path.relative_to(root).as_posix()
         if error:
             result.errors.append({"path": relative, "error": error})
+            result.skipped.append({"path": relative, "reason": f"unreadable: {error}"})
         else:
             result.paths.append(relative)
             result.sizes.append((features.width, features.height))
+            result.pages.append(features.pages)
+            if features.plain:
+                result.plain.append(len(result.paths) - 1)
             result.thumbnails.append(features.thumbnail)
             shas.append(sha)
             where[sha] = path
@@ -61,8 +76,9 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             progress(done, len(files))
     if result.paths:
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
-        verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
         confirm_exact(result.pairs, lambda index: signature_of_file(result.thumbnails[index]), thresholds.hash_exact)
+        result.pairs = apart_from_plain(result.pairs, set(result.plain))
+        verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result
@@ -82,11 +98,19 @@ def to_json(result):
     return {
         "model": result.model, "threshold": result.thresholds.cosine_similar, "level": result.thresholds.level,
         "items": len(result.paths), "errors": result.errors,
+        "skipped": sorted(result.skipped, key=lambda s: s["path"]),
+        "plain": [result.paths[i] for i in result.plain],  # blank or plain pages: never grouped by likeness
         "groups": [{"kind": g.tier, "score": g.score, "signal": g.signal,
-                    "items": [{"path": result.paths[i], "width": result.sizes[i][0], "height": result.sizes[i][1],
-                               "uniqueness": result.uniqueness[i]} for i in g.members]}
-                   for g in result.groups],
+                    "items": [_json_item(result, i) for i in g.members]} for g in result.groups],
     }
+
+
+def _json_item(result, i):
+    item = {"path": result.paths[i], "width": result.sizes[i][0], "height": result.sizes[i][1],
+            "uniqueness": result.uniqueness[i]}
+    if result.pages[i] > 1:
+        item["pages"] = result.pages[i]  # a multi-page file: page 1 was compared
+    return item
 
 
 def write_outputs(result, out_dir):
@@ -104,9 +128,20 @@ def to_html(result):
     cards = "\n".join(_group_html(result, number, group) for number, group in enumerate(result.groups, start=1))
     errors = "".join(f"<li><code>{html.escape(e['path'])}</code>: {html.escape(e['error'])}</li>"
                      for e in result.errors)
+    others = "".join(f"<li><code>{html.escape(s['path'])}</code>: {html.escape(s['reason'])}</li>"
+                     for s in result.skipped if not s["reason"].startswith("unreadable: "))
     return _HTML_PAGE.format(items=len(result.paths), groups=len(result.groups), model=html.escape(result.model),
                              cards=cards or "<p>No duplicates or similar photos found.</p>",
-                             errors=f"<h2>Files that could not be read</h2><ul>{errors}</ul>" if errors else "")
+                             errors=(f"<h2>Files that could not be read</h2><ul>{errors}</ul>" if errors else "")
+                             + (f"<h2>Files not analysed</h2><ul>{others}</ul>" if others else "")
+                             + _plain_html(result))
+
+
+def _plain_html(result):
+    if not result.plain:
+        return ""
+    names = "".join(f"<li><code>{html.escape(result.paths[i])}</code></li>" for i in result.plain)
+    return f"<h2>{len(result.plain)} blank or plain pages (not grouped by likeness)</h2><ul>{names}</ul>"
 
 
 def _group_html(result, number, group):

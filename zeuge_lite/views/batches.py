@@ -11,9 +11,11 @@ from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.plans import plan_allows_similarity
-from zeuge_lite.similarity.decode import HEIF_SUPPORTED
+from zeuge_lite.similarity.decode import FORMAT_NAMES
 from zeuge_lite.filenames import clean_filename
-from zeuge_lite.ingest import DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, limits_from_config
+from zeuge_lite.metadata import embedded
+from zeuge_lite.ingest import (DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, is_sidecar,
+                               limits_from_config)
 from zeuge_lite.views import storage
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
@@ -41,7 +43,19 @@ def upload(batch_id):
     batch = batch_or_404(batch_id)
     precheck = plan_allows_similarity(batch["plan"]) and qs.archive_has_analysed_items(
         get_db(), batch["archive_id"], current_app.config["MODEL"])
-    return render_tab("batches/upload.html", batch, active="upload", heif=HEIF_SUPPORTED, precheck=precheck)
+    return render_tab("batches/upload.html", batch, active="upload", formats=FORMAT_NAMES, precheck=precheck)
+
+
+@bp.route("/<int:batch_id>/fill-from-file", methods=("POST",))
+@login_required
+def fill_from_file(batch_id):
+    """The batch setting: fill empty archival fields of new uploads from the files' embedded metadata."""
+    batch_or_404(batch_id, write=True)
+    on = request.form.get("fill_from_file") == "1"
+    queries.set_fill_from_file(get_db(), batch_id, on)
+    flash("New uploads fill empty archival fields from the files' metadata." if on else
+          "New uploads leave the archival fields empty.")
+    return redirect(url_for("batches.upload", batch_id=batch_id))
 
 
 @bp.route("/<int:batch_id>/upload", methods=("POST",))
@@ -71,6 +85,7 @@ def _ingest_all(batch_id):
             raise
         return [_disk_full_result("", DISK_FULL_MESSAGE)], True
     results = []
+    files = sorted(files, key=lambda f: is_sidecar(f.filename or ""))  # sidecars after their photos
     for file_storage in files:
         try:
             results.append(_ingest(batch_id, file_storage))
@@ -207,9 +222,18 @@ def metadata(batch_id):
     batch = batch_or_404(batch_id)
     conn = get_db()
     pager = page_window(queries.count_items(conn, batch_id), current_app.config["TABLE_PAGE_SIZE"])
-    return render_tab("batches/metadata.html", batch, active="metadata", pager=pager,
-                      items=queries.items_page(conn, batch_id, pager["offset"], pager["size"]),
+    items = [_with_embedded(item) for item in queries.items_page(conn, batch_id, pager["offset"], pager["size"])]
+    return render_tab("batches/metadata.html", batch, active="metadata", pager=pager, items=items,
                       fields=queries.ITEM_FIELDS)
+
+
+def _with_embedded(item):
+    """An item with what its file says: archival-field values (from_file) and the technical ones (in_file)."""
+    fields = embedded.of_item(item)[0]
+    item["from_file"] = embedded.archival_values(fields)
+    item["in_file"] = [(embedded.FIELDS[name], embedded.display(fields[name])) for name in
+                       ("taken_at", "camera", "lens", "software", "dpi", "gps", "rating") if name in fields]
+    return item
 
 
 @bp.route("/<int:batch_id>/export")

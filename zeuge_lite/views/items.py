@@ -6,6 +6,7 @@ from zeuge_lite import queries, security, trash
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
 from zeuge_lite.filenames import clean_filename
+from zeuge_lite.metadata import embedded
 from zeuge_lite.plans import plan_allows_similarity
 from zeuge_lite.views import storage
 
@@ -14,6 +15,9 @@ FIELD_LABELS = {"title": "Title", "date": "Date", "description": "Description", 
                 "contributor": "Contributor", "rights": "Rights", "subject": "Subject / keywords",
                 "accession_number": "Accession number"}
 MAX_FIELD_LENGTH = 10_000
+ORIENTATION_NAMES = {1: "upright", 2: "mirrored", 3: "turned 180°", 4: "mirrored upside down",
+                     5: "mirrored, turned 90° clockwise", 6: "turned 90° clockwise",
+                     7: "mirrored, turned 90° counter-clockwise", 8: "turned 90° counter-clockwise"}
 
 
 @bp.route("/<int:item_id>")
@@ -23,6 +27,8 @@ def show(item_id):
     item = item_or_404(item_id)
     return render_template("items/page.html", item=item, writable=can_write(item), labels=FIELD_LABELS,
                            responses=queries.responses_of_item(get_db(), item_id),
+                           embedded_rows=embedded.rows(dict(item)), orientation_names=ORIENTATION_NAMES,
+                           filled=embedded.filled_fields(dict(item)),
                            similarity_allowed=plan_allows_similarity(item["plan"]))
 
 

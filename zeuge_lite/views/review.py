@@ -165,7 +165,7 @@ def compare(batch_id, key):
     batch = _batch(batch_id)
     context = card_context(batch, _members(batch, key))
     return render_template("similarity/_compare.html", rows=review.compare_rows(context["members"]),
-                           copyable=queries.ITEM_FIELDS, **context)
+                           copyable=review.COPYABLE, **context)
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>/copy", methods=("POST",))
@@ -181,7 +181,7 @@ def copy_value(batch_id, key):
     except review.NeedsChoice as existing:
         return render_template("similarity/_copy_choice.html", batch=batch, key=key, field=form["field"],
                                source=form["source"], target=form["target"], existing=str(existing),
-                               value=next(m for m in members if m["id"] == form.get("source", type=int))[form["field"]])
+                               value=existing.value)
     except (ValueError, StopIteration):
         abort(422, "That value cannot be copied.")
     return compare(batch_id, key)

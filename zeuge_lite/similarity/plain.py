@@ -1,0 +1,28 @@
+"""Blank and plain pages (empty versos, lens-cap frames, one-colour targets): near-uniform images whose
+perceptual hash and embedding say nothing about their content, so they must never be joined by those alone."""
+import numpy as np
+from PIL import Image
+
+SIDE = 128  # enough to see a pencil mark on a page; the check costs ~0.2 ms at this size
+INK_LEVEL = 40  # a channel this far from the background colour is ink, not paper grain or JPEG noise
+INK_SHARE = 0.003  # a plain page has less than this share of ink pixels (a stamp-sized mark passes as blank)
+SPREAD = 4.0  # ... or its pixels spread less than this (standard deviation, 0..255)
+
+
+def is_plain(rgb):
+    """Whether an RGB image is near-uniform: tiny spread of pixel values, or almost no pixels that differ from
+    its background colour (the median colour)."""
+    small = rgb.convert("RGB")
+    if max(small.size) > SIDE:
+        small = small.resize(_fit(small.size), Image.Resampling.BOX)
+    pixels = np.asarray(small, dtype=np.int16).reshape(-1, 3)
+    if float(pixels.std(axis=0).max()) < SPREAD:
+        return True
+    background = np.median(pixels, axis=0)
+    ink = np.abs(pixels - background).max(axis=1) > INK_LEVEL
+    return float(ink.mean()) < INK_SHARE
+
+
+def _fit(size):
+    scale = SIDE / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
