@@ -26,6 +26,7 @@ class Features:
     vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
     page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
+    record: bytes | None = None  # its verification record, when the worker made it from the same file (pages)
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
