@@ -262,3 +262,29 @@ def test_similar_items_look_further_when_other_archives_crowd_the_candidates(con
     found = analysis.similar_items(conn, spec.name, np.repeat(query[None, :], 3, axis=0), k=5,
                                    archive_id=archive_b)
     assert [row["filename"] for row, _score in found] == ["60.jpg"]
+
+
+def test_tier_labels_say_exact_only_for_the_same_picture(client, world, immediate):
+    from PIL import ImageEnhance
+    _user, archive = world.user("tiers@x.org", plan="pro")
+    world.login("tiers@x.org")
+    batch_id = world.batch(archive)
+    original = _photo("kodak-kodim23.png")
+    variants = {"reencoded.jpg": _jpeg(original.resize((384, 256)), 75),
+                "sepia.jpg": _jpeg(ImageOps.colorize(ImageOps.grayscale(original), "#2e1f0f", "#f5e6c8")),
+                "grey.jpg": _jpeg(ImageOps.grayscale(original).convert("RGB")),
+                "tinted.jpg": _jpeg(ImageEnhance.Color(original).enhance(1.6)),
+                "turned.jpg": _jpeg(original.rotate(90, expand=True)),
+                "cropped.jpg": _jpeg(original.crop((40, 30, 728, 482)))}
+    results = world.upload(batch_id, ("original.png", (PHOTOS_DIR / "kodak-kodim23.png").read_bytes()),
+                           *variants.items())
+    ids = {r["filename"]: r["item_id"] for r in results}
+    client.post(f"/batches/{batch_id}/similarity/run")
+    labels = {}
+    for name in variants:
+        key = "-".join(str(i) for i in sorted((ids["original.png"], ids[name])))
+        card = client.get(f"/batches/{batch_id}/similarity/group/{key}").data.decode()
+        labels[name] = "exact copy" if "exact copy" in card else "near-duplicate" if "near-duplicate" in card \
+            else "similar" if ">similar<" in card else "?"
+    assert labels["reencoded.jpg"] == "exact copy"
+    assert {labels[n] for n in variants if n != "reencoded.jpg"} <= {"near-duplicate", "similar"}, labels

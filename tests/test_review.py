@@ -6,9 +6,11 @@ import io
 import pytest
 from PIL import ImageFilter
 
+from tests.conftest import image_bytes
 from tests.test_analysis import _jpeg, _photo
 from zeuge_lite import create_app, queries
 from zeuge_lite import queries_review as qr
+from zeuge_lite import queries_similarity as qs
 from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.review import together_order
 from zeuge_lite.tasks import huey
@@ -219,8 +221,6 @@ def test_items_grid_sorts_and_filters_by_uniqueness_with_a_histogram(client, ana
 
 
 def test_uniqueness_histogram_bins(world, conn):
-    from tests.conftest import image_bytes
-    from zeuge_lite import queries_similarity as qs
     _user, archive = world.user("bins@x.org")
     world.login("bins@x.org")
     batch = world.batch(archive)
@@ -259,3 +259,16 @@ def test_a_stale_card_or_double_click_changes_nothing_and_says_so(client, conn, 
     stale_place = client.post(f"/batches/{batch}/similarity/group/{key}/place-together")
     assert stale_place.status_code == 409
     assert len(queries.items_of_batch(conn, batch)) == 4
+
+
+def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app, client, world, conn):
+    _user, archive = world.user("series@x.org")
+    world.login("series@x.org")
+    batch = world.batch(archive)
+    ids = [r["item_id"] for r in world.upload(batch, ("one.png", image_bytes("PNG", color=(10, 90, 200))),
+                                               ("two.png", image_bytes("PNG", color=(200, 90, 10))))]
+    qs.save_pairs(conn, batch, app.config["MODEL"], [(ids[0], ids[1], 0.80, 30, 0, 0, None, None, None, 0, None)])
+    card = client.get(f"/batches/{batch}/similarity/group/{ids[0]}-{ids[1]}").data.decode()
+    assert "similar" in card and "nothing is ticked for deletion" in card
+    assert 'name="item"' in card and "checked" not in card
+    assert card.index("Place together") < card.index("Delete selected") and "Keep suggested" not in card

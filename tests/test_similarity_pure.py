@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
-from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, group_items, pair_tier, uniqueness,
-                                            view_similarity)
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
+                                            pair_tier, uniqueness, view_similarity)
 from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
 from zeuge_lite.similarity.orientation import canonical_turns
 from zeuge_lite.similarity.embedding import l2_normalise
@@ -52,8 +52,8 @@ def test_open_image_refuses_bytes_that_are_not_an_image():
         open_image(b"GIF89a but not really", 1_000_000)
 
 
-def _pair(a, b, cosine, hash_distance=32, same=False):
-    return Pair(a, b, cosine, hash_distance, same)
+def _pair(a, b, cosine, hash_distance=32, same=False, pixel_equal=None):
+    return Pair(a, b, cosine, hash_distance, same, pixel_equal=pixel_equal)
 
 
 def test_chain_does_not_join_unrelated_ends():
@@ -64,7 +64,7 @@ def test_chain_does_not_join_unrelated_ends():
 
 
 def test_group_of_mutually_similar_items_and_its_tier_and_score():
-    pairs = [_pair(0, 1, 0.99, 2), _pair(0, 2, 0.80), _pair(1, 2, 0.78), _pair(3, 4, 0.5, 0, True)]
+    pairs = [_pair(0, 1, 0.99, 2, pixel_equal=True), _pair(0, 2, 0.80), _pair(1, 2, 0.78), _pair(3, 4, 0.5, 0, True)]
     groups = group_items(pairs)
     assert [g.members for g in groups] == [[3, 4], [0, 1, 2]]
     exact, series = groups
@@ -74,7 +74,7 @@ def test_group_of_mutually_similar_items_and_its_tier_and_score():
 
 
 def test_levels_and_threshold_change_groups_without_new_features():
-    pairs = [_pair(0, 1, 0.99, 1), _pair(2, 3, 0.90, 30), _pair(4, 5, 0.75, 30)]
+    pairs = [_pair(0, 1, 0.99, 1, pixel_equal=True), _pair(2, 3, 0.90, 30), _pair(4, 5, 0.75, 30)]
 
     def members(thresholds):
         return sorted(g.members for g in group_items(pairs, thresholds))
@@ -130,3 +130,36 @@ def test_canonical_turn_takes_a_second_choice_when_two_sides_are_nearly_as_brigh
     diagonal = np.add.outer(np.linspace(255, 0, 32), np.linspace(250, 0, 32))  # bright top-left corner
     assert sorted(canonical_turns(diagonal)) == [0, 3]
     assert canonical_turns(np.full((32, 32), 128.0)) == (0, 0)  # nothing to go by: upright only
+
+
+def test_an_exact_copy_needs_equal_pixels_and_the_score_is_the_similarity_the_item_page_shows():
+    equal, tinted = _pair(0, 1, 0.97, 2, pixel_equal=True), _pair(0, 1, 0.91, 2, pixel_equal=False)
+    assert pair_tier(equal, Thresholds()) == "exact"
+    assert pair_tier(tinted, Thresholds()) == "near"  # same hash, other colours: a near-duplicate
+    assert pair_tier(_pair(0, 1, 0.97, 2), Thresholds()) == "near"  # not looked at: never called exact
+    assert describe_pairs([tinted]).score == 0.91 and describe_pairs([equal]).score == 0.97
+
+
+def test_pixels_decide_exact_copies_of_real_photos():
+    from PIL import ImageEnhance, ImageOps
+
+    from zeuge_lite.demo import PHOTOS_DIR
+    from zeuge_lite.similarity import exact
+    original = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB")
+
+    def thumb(image):
+        small = image.copy()
+        small.thumbnail((320, 320))
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=82)
+        return exact.signature_of_file(buffer.getvalue())
+
+    base = thumb(original)
+    half = original.resize((original.width // 2, original.height // 2))
+    assert exact.same_pixels(base, thumb(half))  # resized and re-encoded: the same picture
+    for changed in (ImageOps.grayscale(original).convert("RGB"), ImageEnhance.Contrast(original).enhance(1.15),
+                    ImageOps.colorize(ImageOps.grayscale(original), "#402000", "#ffeecc")):
+        assert not exact.same_pixels(base, thumb(changed))
+    pairs = exact.confirm_exact([_pair(0, 1, 0.99, 1), _pair(0, 2, 0.9, 3), _pair(1, 2, 0.9, 20)],
+                                {0: base, 1: thumb(half), 2: thumb(ImageOps.grayscale(original))}.get, 4)
+    assert [p.pixel_equal for p in pairs] == [True, False, None]

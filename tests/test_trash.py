@@ -154,7 +154,7 @@ def test_viewers_cannot_open_the_trash(client, world, conn, box):
     assert client.post(f"/archives/{archive}/trash/restore", data={"entry": entry}).status_code == 403
 
 
-def test_a_restored_item_is_scored_again_by_the_next_run_without_recomputing_features(client, conn, world):
+def test_a_restored_item_is_back_in_its_group_at_once_and_a_run_recomputes_no_features(client, conn, world):
     huey.immediate = True
     try:
         _user, archive = world.user("scores@x.org")
@@ -166,9 +166,16 @@ def test_a_restored_item_is_scored_again_by_the_next_run_without_recomputing_fea
         client.post(f"/batches/{batch}/similarity/run")
         copy_id = next(i["id"] for i in queries.items_of_batch(conn, batch) if i["filename"] == "copy.jpg")
         assert "1 group found" in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+        original = next(i["id"] for i in queries.items_of_batch(conn, batch) if i["filename"] == "kodim23.png")
+        before = qs.batch_scores(conn, batch, "efficientnet-lite0")[original]
         client.post(f"/items/{copy_id}/delete")
         assert "0 groups found" in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+        alone = qs.batch_scores(conn, batch, "efficientnet-lite0")[original]
+        assert before < 0.05 and alone > 0.2  # its copy went: more unique at once, no run needed
         client.post(f"/archives/{archive}/trash/restore", data={"entry": _entry(conn, copy_id)["id"]})
+        assert "1 group found" in client.get(f"/batches/{batch}/similarity/groups").data.decode()  # at once
+        scores = qs.batch_scores(conn, batch, "efficientnet-lite0")
+        assert scores[original] == pytest.approx(before) and scores[copy_id] < 0.05
         client.post(f"/batches/{batch}/similarity/run")
         run = qs.latest_run(conn, batch)
         assert run["status"] == "done" and run["computed"] == 0  # its features were kept

@@ -7,6 +7,7 @@ import numpy as np
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
+from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
                                             view_similarity)
@@ -82,7 +83,7 @@ def run_analysis(conn, storage, run_id, settings):
         qs.ensure_vec_table(conn, spec)
         _compute_features(conn, storage, run, spec, settings)
         qs.update_run(conn, run_id, stage="comparing")
-        compare_batch(conn, run["batch_id"], spec.name, stored_records(conn, storage, settings))
+        compare_batch(conn, run["batch_id"], spec.name, stored_records(conn, storage, settings), storage)
     except RunCancelled:
         qs.finish_run(conn, run_id, "cancelled")
         qs.update_run(conn, run_id, stage="cancelled")
@@ -178,9 +179,10 @@ def _cached_checks(conn):
     return known_checks
 
 
-def compare_batch(conn, batch_id, model, records_for=None):
+def compare_batch(conn, batch_id, model, records_for=None, storage=None):
     """Compare new (or orphaned) items with the whole batch, verify the pairs that need it (records_for gives
-    per-content records, see stored_records; without it only cached results are used); store pairs and scores."""
+    per-content records, see stored_records; without it only cached results are used), look at the pixels of
+    hash-exact pairs (storage's thumbnails; without it none is an exact copy); store pairs and scores."""
     ids, shas, hashes, views, hints = load_batch_features(conn, batch_id, model)
     todo = qs.items_needing_comparison(conn, batch_id, model)
     rows = [index for index, item_id in enumerate(ids) if item_id in todo]
@@ -189,16 +191,25 @@ def compare_batch(conn, batch_id, model, records_for=None):
     pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows)
     checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn),
                                 run_checks)
+    confirm_exact(pairs, _thumbnail_signatures(storage, shas), Thresholds().hash_exact)
     with transaction(conn):
         qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
                                             for key, c in checked.items()})
         qs.save_pairs(conn, batch_id, model, [(ids[p.a], ids[p.b], p.cosine, p.hash_distance, int(p.same_file),
-                                               int(p.turned), _flag(p.verified), p.inliers, p.coverage, int(p.text))
+                                               int(p.turned), _flag(p.verified), p.inliers, p.coverage, int(p.text),
+                                               _flag(p.pixel_equal))
                                               for p in pairs])
         qs.save_scores(conn, model, [(ids[r], float(n), ids[i] if i >= 0 else None, 1.0 - float(n))
                                      for r, n, i in zip(rows, nearest, nearest_index)])
         _lower_uniqueness_of_neighbours(conn, model, ids, pairs)
     return len(rows)
+
+
+def _thumbnail_signatures(storage, shas):
+    """signature_for of confirm_exact: the stored thumbnail of the item at an index (None without storage)."""
+    def signature_for(index):
+        return signature_of_file(storage.derived_path("thumb", shas[index])) if storage else None
+    return signature_for
 
 
 def _flag(value):
@@ -209,7 +220,7 @@ def pair_from_row(row, a, b):
     """A grouping.Pair of stored pair row, between indexes (or ids) a < b."""
     return Pair(a, b, row["cosine"], row["hash_distance"], bool(row["same_file"]), bool(row["turned"]),
                 None if row["verified"] is None else bool(row["verified"]), row["inliers"], row["coverage"],
-                bool(row["text_pair"]))
+                bool(row["text_pair"]), None if row["pixel_equal"] is None else bool(row["pixel_equal"]))
 
 
 def _lower_uniqueness_of_neighbours(conn, model, ids, pairs):

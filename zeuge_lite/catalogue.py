@@ -1,34 +1,83 @@
-"""Reordering a batch's items (several screens share it). Deleting is zeuge_lite.trash."""
+"""Reordering a batch's items (several screens share it), logged in the same transaction. Deleting is
+zeuge_lite.trash."""
+import bisect
+
 from zeuge_lite import queries
+from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
+
+NAMED_MOVES = 5  # an audit entry names this many moved items, then counts the rest
 
 
 class StaleOrder(Exception):
     """The order was changed elsewhere since the page was loaded."""
 
 
-def apply_order(conn, batch_id, item_ids, expected_version, offset=0):
+def apply_order(conn, batch, item_ids, expected_version, user_id, offset=0):
     """Save a new order of the items shown from position offset on (a page of the grid, or all of it),
-    refusing it if the page was stale or the ids are not the items at those positions."""
+    refusing it if the page was stale or the ids are not the items at those positions; log what moved."""
     with transaction(conn):
-        current = queries.item_ids_in_order(conn, batch_id)
+        current = queries.item_ids_in_order(conn, batch["id"])
         window = current[offset:offset + len(item_ids)]
-        if queries.batch_order_version(conn, batch_id) != expected_version or offset < 0 or \
+        if queries.batch_order_version(conn, batch["id"]) != expected_version or offset < 0 or \
                 sorted(window) != sorted(item_ids):
             raise StaleOrder()
-        queries.set_order(conn, batch_id, current[:offset] + list(item_ids) + current[offset + len(item_ids):])
+        new_order = current[:offset] + list(item_ids) + current[offset + len(item_ids):]
+        queries.set_order(conn, batch["id"], new_order)
+        _log_moves(conn, batch, user_id, current, new_order, "drag and drop")
 
 
-def move_item(conn, batch_id, item_id, expected_version, step=None, position=None):
+def move_item(conn, batch, item_id, expected_version, user_id, step=None, position=None):
     """Move one item one place earlier (step -1) or later (+1), or to a 1-based position (clamped to the batch);
-    refuse a stale page. Returns the item's new 1-based position."""
+    refuse a stale page; log it. Returns the item's new 1-based position."""
     with transaction(conn):
-        order = queries.item_ids_in_order(conn, batch_id)
-        if queries.batch_order_version(conn, batch_id) != expected_version or item_id not in order:
+        order = queries.item_ids_in_order(conn, batch["id"])
+        if queries.batch_order_version(conn, batch["id"]) != expected_version or item_id not in order:
             raise StaleOrder()
+        before = list(order)
         index = order.index(item_id)
         target = index + step if position is None else position - 1
         target = min(max(target, 0), len(order) - 1)
         order.insert(target, order.pop(index))
-        queries.set_order(conn, batch_id, order)
+        queries.set_order(conn, batch["id"], order)
+        _log_moves(conn, batch, user_id, before, order, "typed position" if position is not None else "arrow")
     return target + 1
+
+
+def _log_moves(conn, batch, user_id, before, after, how):
+    """An audit entry naming the items a reorder moved on purpose, with their old and new positions."""
+    was = {item_id: n for n, item_id in enumerate(before, start=1)}
+    moved = _moved_on_purpose(before, after)
+    if not moved:
+        return
+    names = queries.filenames(conn, moved[:NAMED_MOVES])
+    parts = [f"“{names[i]}” from {was[i]} to {after.index(i) + 1}" for i in moved[:NAMED_MOVES]]
+    more = f" and {len(moved) - NAMED_MOVES} more" if len(moved) > NAMED_MOVES else ""
+    qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "reorder",
+                  f"moved {', '.join(parts)}{more} ({how})", moved)
+
+
+def _moved_on_purpose(before, after):
+    """The items whose move makes the difference: those out of place in the longest run the two orders share
+    (moving one tile shifts its neighbours by one, which is not worth naming)."""
+    rank = {item_id: n for n, item_id in enumerate(before)}
+    kept = set(_longest_increasing([rank[i] for i in after]))
+    return [i for i in after if rank[i] not in kept]
+
+
+def _longest_increasing(values):
+    """One longest strictly increasing subsequence of values (patience sorting, n log n)."""
+    tails, tails_at, parent = [], [], [None] * len(values)
+    for n, value in enumerate(values):
+        k = bisect.bisect_left(tails, value)
+        if k == len(tails):
+            tails.append(value)
+            tails_at.append(n)
+        else:
+            tails[k], tails_at[k] = value, n
+        parent[n] = tails_at[k - 1] if k else None
+    result, n = [], tails_at[-1] if tails_at else None
+    while n is not None:
+        result.append(values[n])
+        n = parent[n]
+    return result[::-1]

@@ -200,6 +200,21 @@ def add_item(conn, batch_id, sha256, filename, uploader_id):
         (batch_id, sha256, filename, uploader_id, batch_id)).lastrowid
 
 
+def filenames(conn, item_ids):
+    """{item id: file name} for some items."""
+    item_ids = list(item_ids)
+    marks = ",".join("?" * len(item_ids))
+    return dict(conn.execute(f"SELECT id, filename FROM items WHERE id IN ({marks})", item_ids).fetchall()) \
+        if item_ids else {}
+
+
+def filename_of_content(conn, batch_id, sha256):
+    """The file name of the first item in a batch that holds this content, or None."""
+    row = conn.execute("SELECT filename FROM items WHERE batch_id = ? AND sha256 = ? ORDER BY position LIMIT 1",
+                       (batch_id, sha256)).fetchone()
+    return row[0] if row else None
+
+
 def item_in_batch_by_sha(conn, batch_id, sha256):
     """The item of a batch that holds this exact content, or None."""
     return conn.execute("SELECT * FROM items WHERE batch_id = ? AND sha256 = ? ORDER BY position LIMIT 1",
@@ -237,6 +252,12 @@ def items_by_ids(conn, batch_id, item_ids):
     return [dict(row) for row in conn.execute(
         _NUMBERED + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
         + ITEM_JOINS + f"WHERE n.id IN ({marks}) ORDER BY n.position_number", [batch_id, *item_ids])]
+
+
+def item_in_archive(conn, archive_id, item_id):
+    """An item (with file data) if it is in one of the archive's batches, else None."""
+    return conn.execute(ITEM_COLUMNS + "FROM items i " + ITEM_JOINS + "JOIN batches b ON b.id = i.batch_id "
+                        "WHERE i.id = ? AND b.archive_id = ?", (item_id, archive_id)).fetchone()
 
 
 def item_for_member(conn, item_id, user_id):

@@ -32,11 +32,22 @@ def dismissals_in_batch(conn, archive_id, batch_id):
         (batch_id, batch_id, archive_id, batch_id, batch_id)).fetchall()
 
 
-def log_action(conn, archive_id, batch_id, user_id, action, detail, item_ids, group_key=None):
-    """Write one audit entry: who did what to which items, from which group."""
-    conn.execute("INSERT INTO audit_log (archive_id, batch_id, user_id, action, detail, items, group_key) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (archive_id, batch_id, user_id, action, detail, json.dumps(list(item_ids)), group_key))
+def log_action(conn, archive_id, batch_id, user_id, action, detail, item_ids, group_key=None, undo=None):
+    """Write one audit entry: who did what to which items, from which group, and what would undo it."""
+    conn.execute("INSERT INTO audit_log (archive_id, batch_id, user_id, action, detail, items, group_key, undo) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (archive_id, batch_id, user_id, action, detail, json.dumps(list(item_ids)), group_key,
+                  json.dumps(undo) if undo else None))
+
+
+def audit_entry(conn, archive_id, entry_id):
+    """One audit entry of an archive, or None."""
+    return conn.execute("SELECT * FROM audit_log WHERE archive_id = ? AND id = ?", (archive_id, entry_id)).fetchone()
+
+
+def mark_undone(conn, entry_id):
+    """Record that an entry's change was undone (it cannot be undone twice)."""
+    conn.execute("UPDATE audit_log SET undone_at = datetime('now') WHERE id = ?", (entry_id,))
 
 
 def audit_entries(conn, archive_id, limit=500):

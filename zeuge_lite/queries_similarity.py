@@ -227,10 +227,10 @@ def items_needing_comparison(conn, batch_id, model):
 
 def save_pairs(conn, batch_id, model, pairs):
     """Store candidate pairs (tuples a_item, b_item, cosine, hash_distance, same_file, turned, verified,
-    inliers, coverage, text_pair), a < b."""
+    inliers, coverage, text_pair, pixel_equal), a < b."""
     conn.executemany(
         "INSERT OR REPLACE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, same_file, turned, "
-        "verified, inliers, coverage, text_pair) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "verified, inliers, coverage, text_pair, pixel_equal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(model, a, b, batch_id, *values) for a, b, *values in pairs])
 
 
@@ -247,8 +247,27 @@ def raise_nearest(conn, model, item_id, nearest, nearest_item, uniqueness):
                  (nearest, nearest_item, uniqueness, item_id, model, nearest))
 
 
+def scores_pointing_at(conn, item_ids):
+    """(item id, model) of the scores whose nearest item is one of item_ids."""
+    marks = ",".join("?" * len(item_ids))
+    return [tuple(r) for r in conn.execute(
+        f"SELECT item_id, model FROM item_scores WHERE nearest_item IN ({marks})", list(item_ids))]
+
+
+def rescore_from_pairs(conn, model, item_id, floor):
+    """Set an item's nearest from its stored pairs (its nearest item was deleted). Without one, nearest is the
+    candidate floor (the true one is below it) and no nearest item, so the next run compares it again."""
+    best = conn.execute(
+        "SELECT CASE WHEN same_file THEN 1.0 ELSE cosine END AS s, CASE WHEN a_item = ? THEN b_item ELSE a_item END "
+        "FROM pairs WHERE model = ? AND (a_item = ? OR b_item = ?) ORDER BY s DESC LIMIT 1",
+        (item_id, model, item_id, item_id)).fetchone()
+    nearest, other = (best[0], best[1]) if best else (floor, None)
+    conn.execute("UPDATE item_scores SET nearest = ?, nearest_item = ?, uniqueness = ? WHERE item_id = ? AND model = ?",
+                 (nearest, other, 1.0 - nearest, item_id, model))
+
+
 _PAIR_SELECT = ("SELECT p.a_item, p.b_item, p.cosine, p.hash_distance, p.same_file, p.turned, p.verified, "
-                "p.inliers, p.coverage, p.text_pair, "
+                "p.inliers, p.coverage, p.text_pair, p.pixel_equal, "
                 "a.sha256 AS sha_a, b.sha256 AS sha_b FROM pairs p JOIN items a ON a.id = p.a_item "
                 "JOIN items b ON b.id = p.b_item ")
 

@@ -8,18 +8,21 @@ def item_row(conn, item_id):
     return dict(row) if row else None
 
 
-def responses_of(conn, item_id):
-    """An item's responses as plain rows, oldest first."""
-    return [dict(r) for r in conn.execute("SELECT * FROM responses WHERE item_id = ? ORDER BY id", (item_id,))]
+def rows_of(conn, table, item_id):
+    """An item's rows in a table that refers to it (responses, pairs, item_scores), as plain dicts."""
+    where = {"responses": "item_id = ?", "item_scores": "item_id = ?", "pairs": "a_item = ? OR b_item = ?"}[table]
+    return [dict(r) for r in conn.execute(f"SELECT * FROM {table} WHERE {where}", (item_id,) * where.count("?"))]
 
 
-def put(conn, archive_id, batch_name, position, item, responses, user_id, days):
-    """Put one item's rows into the archive's trash for `days` days; return the trash entry's id."""
+def put(conn, archive_id, batch_name, position, item, related, user_id, days):
+    """Put one item's row and its related rows ({"responses", "pairs", "scores"}) into the archive's trash for
+    `days` days; return the trash entry's id."""
     return conn.execute(
         "INSERT INTO trash (archive_id, batch_id, batch_name, item_id, position, sha256, filename, item, responses, "
-        "trashed_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now', ?))",
+        "pairs, scores, trashed_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, datetime('now', ?))",
         (archive_id, item["batch_id"], batch_name, item["id"], position, item["sha256"], item["filename"],
-         json.dumps(item), json.dumps(responses), user_id, f"+{int(days)} days")).lastrowid
+         json.dumps(item), json.dumps(related["responses"]), json.dumps(related["pairs"]),
+         json.dumps(related["scores"]), user_id, f"+{int(days)} days")).lastrowid
 
 
 _ENTRY = ("SELECT t.*, u.name AS trashed_by_name, f.ext, f.width, f.height, f.size, "
@@ -90,20 +93,23 @@ def batch_in_archive(conn, archive_id, batch_id):
     return conn.execute("SELECT * FROM batches WHERE id = ? AND archive_id = ?", (batch_id, archive_id)).fetchone()
 
 
-def insert_item(conn, item, columns):
-    """Put an item row back (only the given columns, which the items table has); return its id."""
-    names = [c for c in columns if c in item]
-    return conn.execute(f"INSERT INTO items ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                        [item[c] for c in names]).lastrowid
+RESTORABLE = ("items", "responses", "pairs", "item_scores")
 
 
 def table_columns(conn, table):
-    """The column names of a table today (restores of rows trashed under an older schema fill the rest)."""
+    """The column names of a table today (rows trashed under an older schema fill only these)."""
     return [row["name"] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
-def insert_response(conn, response, columns):
-    """Put a response row back."""
-    names = [c for c in columns if c in response]
-    conn.execute(f"INSERT INTO responses ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                 [response[c] for c in names])
+def insert_row(conn, table, row, columns):
+    """Put a trashed row back into one of the RESTORABLE tables (only the columns it has); return its rowid."""
+    if table not in RESTORABLE:
+        raise ValueError(table)
+    names = [c for c in columns if c in row]
+    return conn.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                        [row[c] for c in names]).lastrowid
+
+
+def in_batch(conn, item_id, batch_id):
+    """Whether an item is (still) in a batch."""
+    return conn.execute("SELECT 1 FROM items WHERE id = ? AND batch_id = ?", (item_id, batch_id)).fetchone() is not None

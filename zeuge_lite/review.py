@@ -88,6 +88,25 @@ def dismiss(conn, batch, members, user_id, member_id=None):
         _log(conn, batch, user_id, "not duplicates", what, members)
 
 
+def undo_dismissal(conn, batch, sha_a, sha_b, user_id):
+    """Forget one "not duplicates" decision; log it by the files' names."""
+    names = [queries.filename_of_content(conn, batch["id"], sha) or "a file no longer in this batch"
+             for sha in (sha_a, sha_b)]
+    with transaction(conn):
+        qr.undo_dismissal(conn, batch["archive_id"], sha_a, sha_b)
+        qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "undo not duplicates",
+                      f"undid “not duplicates” for “{names[0]}” and “{names[1]}”", [])
+
+
+def not_a_duplicate_of(conn, batch, new, other, user_id):
+    """Pre-accession check: a new item is not a duplicate of one the archive holds (remembered); log it."""
+    with transaction(conn):
+        qr.dismiss_pairs(conn, batch["archive_id"], [(new["sha256"], other["sha256"])], user_id)
+        qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "not duplicates",
+                      f"pre-accession: “{new['filename']}” is not a duplicate of “{other['filename']}”",
+                      [new["id"], other["id"]])
+
+
 def delete_members(conn, storage, batch, members, user_id, group_members_all, days):
     """Move some members of a group to the trash (or delete them permanently when days is 0), logged against
     their group."""
@@ -104,18 +123,30 @@ def compare_rows(members):
     return rows
 
 
-def copy_field(conn, batch, members, field, source_id, target_id, user_id):
-    """Copy one archival field's value from one member to another (consolidation); log it."""
+class NeedsChoice(Exception):
+    """The target field already holds a value: replace it, append to it, or cancel."""
+
+
+def copy_field(conn, batch, members, field, source_id, target_id, user_id, mode=None):
+    """Copy one archival field's value from one member to another (consolidation): into an empty field, or
+    with mode "replace" or "append" over a value (NeedsChoice without a mode); log it with the value it
+    overwrote, so the audit log can undo it."""
     if field not in queries.ITEM_FIELDS:
         raise ValueError(f"{field} cannot be copied")
     source = next(m for m in members if m["id"] == source_id)
     target = next(m for m in members if m["id"] == target_id)
+    old, new = target[field] or "", source[field] or ""
+    if old and mode not in ("replace", "append"):
+        raise NeedsChoice(old)
+    value = f"{old}; {new}" if old and mode == "append" else new
+    what = f"copied {field} “{new}” from “{source['filename']}” to “{target['filename']}”"
+    what += {"replace": f", replacing “{old}”", "append": f", after “{old}”"}.get(mode if old else None, "")
     with transaction(conn):
-        queries.update_item_fields(conn, target_id, {field: source[field]})
-        _log(conn, batch, user_id, "copy metadata",
-             f"copied {field} “{source[field]}” from “{source['filename']}” to “{target['filename']}”", members)
+        queries.update_item_fields(conn, target_id, {field: value})
+        _log(conn, batch, user_id, "copy metadata", what, members,
+             undo={"kind": "field", "item": target_id, "field": field, "value": old})
 
 
-def _log(conn, batch, user_id, action, detail, members):
+def _log(conn, batch, user_id, action, detail, members, undo=None):
     ids = [m["id"] for m in members]
-    qr.log_action(conn, batch["archive_id"], batch["id"], user_id, action, detail, ids, group_key(ids))
+    qr.log_action(conn, batch["archive_id"], batch["id"], user_id, action, detail, ids, group_key(ids), undo)

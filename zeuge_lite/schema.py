@@ -220,7 +220,8 @@ END
 
 # Deleting moves items to the archive's trash: their rows leave `items` (so no list, group, export or count
 # has to filter them) and wait here, with their metadata and responses, until restored or purged. Their files
-# stay until purge. item_id is the id they get back if it is still free; when their batch is deleted, batch_id
+# stay until purge, and so do their compared pairs and scores, so that a restored item is back in its groups at
+# once. item_id is the id they get back if it is still free; when their batch is deleted, batch_id
 # becomes NULL (a new batch may get that id) and deleted_batch keeps it, so that entries of one deleted batch
 # are restored into one new batch.
 TRASH = """
@@ -236,6 +237,8 @@ CREATE TABLE trash (
     filename TEXT NOT NULL,
     item TEXT NOT NULL,
     responses TEXT NOT NULL DEFAULT '[]',
+    pairs TEXT NOT NULL DEFAULT '[]',
+    scores TEXT NOT NULL DEFAULT '[]',
     trashed_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
     trashed_at TEXT NOT NULL DEFAULT (datetime('now')),
     expires_at TEXT NOT NULL
@@ -274,4 +277,18 @@ CREATE TABLE pair_checks (
 CREATE INDEX pair_checks_b ON pair_checks(sha_b)
 """
 
-MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES]
+# "Exact copy" needs equal pixels (similarity/exact.py), not only equal hashes. Pairs stored before have no
+# answer (NULL) and show as near-duplicates, the honest label, until their items are compared again.
+EXACT = """
+ALTER TABLE pairs ADD COLUMN pixel_equal INTEGER
+"""
+
+# An audit entry can carry what undoes it (a copied field's old value, the trash entries of a delete) and
+# when it was undone.
+AUDIT_UNDO = """
+ALTER TABLE audit_log ADD COLUMN undo TEXT;
+ALTER TABLE audit_log ADD COLUMN undone_at TEXT
+"""
+
+MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
+              AUDIT_UNDO]

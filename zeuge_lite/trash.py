@@ -5,8 +5,10 @@ from dataclasses import dataclass
 
 from zeuge_lite import queries
 from zeuge_lite import queries_review as qr
+from zeuge_lite import queries_similarity as qs
 from zeuge_lite import queries_trash as qt
 from zeuge_lite.db import transaction
+from zeuge_lite.similarity.grouping import CANDIDATE_COSINE_FLOOR
 
 
 @dataclass(frozen=True)
@@ -47,23 +49,34 @@ def remove_batch(conn, storage, batch, user_id, days):
 
 def _remove(conn, archive_id, items, user_id, days, context, group_key=None):
     """The work of a removal inside the caller's transaction; returns the files to remove after the commit."""
+    gone = {i["id"] for i in items}
+    neighbours = [(item, model) for item, model in qs.scores_pointing_at(conn, gone) if item not in gone]
     for batch_id, in_batch in _by_batch(items).items():
         positions = {row["id"]: row["position_number"]
                      for row in queries.items_by_ids(conn, batch_id, [i["id"] for i in in_batch])}
         batch = qt.batch_in_archive(conn, archive_id, batch_id)
+        entries = []
         for item in in_batch:
             if days:
-                qt.put(conn, archive_id, batch["name"], positions[item["id"]], qt.item_row(conn, item["id"]),
-                       qt.responses_of(conn, item["id"]), user_id, days)
+                entries.append(qt.put(conn, archive_id, batch["name"], positions[item["id"]],
+                                      qt.item_row(conn, item["id"]), _related_rows(conn, item["id"]), user_id, days))
             queries.delete_item(conn, item["id"])
         verb = f"moved {len(in_batch)} items to the trash" if days else f"deleted {len(in_batch)} items permanently"
         qr.log_action(conn, archive_id, batch_id, user_id, "trash" if days else "delete",
                       f"{verb}{context}: {', '.join(_label(i) for i in in_batch)}", [i["id"] for i in in_batch],
-                      group_key)
+                      group_key, {"kind": "restore", "trash": entries} if entries else None)
+    for item_id, model in neighbours:  # uniqueness follows at once, without a new run
+        qs.rescore_from_pairs(conn, model, item_id, CANDIDATE_COSINE_FLOOR)
     orphans = _orphans(conn, items) if not days else set()
     for sha256, _ext in orphans:
         queries.delete_file_row(conn, sha256)
     return orphans
+
+
+def _related_rows(conn, item_id):
+    """What a restore needs besides the item's row: responses, its compared pairs and scores."""
+    return {"responses": qt.rows_of(conn, "responses", item_id), "pairs": qt.rows_of(conn, "pairs", item_id),
+            "scores": qt.rows_of(conn, "item_scores", item_id)}
 
 
 def _by_batch(items):
@@ -94,40 +107,66 @@ def _remove_files(storage, orphans):
 
 
 def restore(conn, archive_id, trash_ids, user_id):
-    """Put trash entries back where they were (their batch, position, metadata and responses; a deleted batch
-    is made again under its name); log it. Returns the restored item ids, in batch order of restoring."""
-    restored = []
+    """Put trash entries back where they were (their batch, position, metadata, responses, and their pairs with
+    items still there, so groups and uniqueness come back at once; a deleted batch is made again under its
+    name); log it. Returns the restored item ids."""
     with transaction(conn):
-        columns = {"items": qt.table_columns(conn, "items"), "responses": qt.table_columns(conn, "responses")}
-        for entry in qt.entries_by_ids(conn, archive_id, trash_ids):
-            restored.append(_put_back(conn, archive_id, entry, columns))
-            qt.remove(conn, entry["id"])
-            qr.log_action(conn, archive_id, restored[-1][1], user_id, "restore",
-                          f"restored {_entry_label(entry)} from the trash to “{restored[-1][2]}”, "
-                          f"position {entry['position']}", [restored[-1][0]])
-    return [item_id for item_id, _batch, _name in restored]
+        return restore_within(conn, archive_id, trash_ids, user_id)
+
+
+def restore_within(conn, archive_id, trash_ids, user_id):
+    """restore() inside the caller's transaction (an undo from the audit log logs its own entry with it)."""
+    restored = []
+    columns = {table: qt.table_columns(conn, table) for table in qt.RESTORABLE}
+    for entry in qt.entries_by_ids(conn, archive_id, trash_ids):
+        item_id, batch = _put_back(conn, archive_id, entry, columns)
+        qt.remove(conn, entry["id"])
+        qr.log_action(conn, archive_id, batch["id"], user_id, "restore",
+                      f"restored {_entry_label(entry)} from the trash to “{batch['name']}”, "
+                      f"position {entry['position']}", [item_id])
+        restored.append(item_id)
+    return restored
 
 
 def _put_back(conn, archive_id, entry, columns):
-    """Insert one entry's item and responses again; return (item id, batch id, batch name)."""
+    """Insert one entry's item and related rows again; return (item id, batch row)."""
     batch_id = qt.current_batch_id(conn, entry["id"])  # an earlier entry may have made its batch again
     batch = qt.batch_in_archive(conn, archive_id, batch_id) if batch_id else None
     if batch is None:
         batch = qt.batch_in_archive(conn, archive_id, queries.create_batch(conn, archive_id, entry["batch_name"]))
         if entry["deleted_batch"] is not None:
             qt.adopt(conn, archive_id, entry["deleted_batch"], batch["id"])
-    item = dict(json.loads(entry["item"]), batch_id=batch["id"], position=0)  # set_order places it below
-    if not qt.id_is_free(conn, item["id"]):
+    old_id, item = entry["item_id"], dict(json.loads(entry["item"]), batch_id=batch["id"], position=0)
+    if not qt.id_is_free(conn, old_id):
         item.pop("id")
-    item_id = qt.insert_item(conn, item, columns["items"])
+    item_id = qt.insert_row(conn, "items", item, columns["items"])  # set_order below gives its place
     for response in json.loads(entry["responses"]):
-        qt.insert_response(conn, {k: v for k, v in dict(response, item_id=item_id).items() if k != "id"},
-                           columns["responses"])
+        qt.insert_row(conn, "responses", {k: v for k, v in response.items() if k != "id"} | {"item_id": item_id},
+                      columns["responses"])
+    _put_back_comparisons(conn, entry, old_id, item_id, batch["id"], columns)
     order = queries.item_ids_in_order(conn, batch["id"])
     order.remove(item_id)
     order.insert(max(0, min(entry["position"] - 1, len(order))), item_id)
     queries.set_order(conn, batch["id"], order)
-    return item_id, batch["id"], batch["name"]
+    return item_id, batch
+
+
+def _put_back_comparisons(conn, entry, old_id, item_id, batch_id, columns):
+    """The entry's pairs with items still in its batch, its scores, and its neighbours' nearest where it is
+    closer; a pair whose other item left too comes back with that item."""
+    scores_back = False
+    for pair in json.loads(entry["pairs"]):
+        other = pair["b_item"] if pair["a_item"] == old_id else pair["a_item"]
+        if pair["batch_id"] != (entry["batch_id"] or entry["deleted_batch"]) or not qt.in_batch(conn, other, batch_id):
+            continue
+        a, b = sorted((item_id, other))
+        qt.insert_row(conn, "pairs", dict(pair, a_item=a, b_item=b, batch_id=batch_id), columns["pairs"])
+        strength = 1.0 if pair["same_file"] else pair["cosine"]
+        qs.raise_nearest(conn, pair["model"], other, strength, item_id, 1.0 - strength)
+        scores_back = True
+    for score in json.loads(entry["scores"]):
+        if scores_back and (score["nearest_item"] is None or qt.in_batch(conn, score["nearest_item"], batch_id)):
+            qt.insert_row(conn, "item_scores", dict(score, item_id=item_id), columns["item_scores"])
 
 
 def purge(conn, storage, archive_id, entries, user_id, why):

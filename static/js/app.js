@@ -11,8 +11,10 @@
   htmx.onLoad(function (root) {
     root.querySelectorAll(".sortable").forEach(function (grid) {
       new Sortable(grid, {
+        // forceFallback: pointer events instead of native drag and drop, which behaves the same with a mouse,
+        // a pen or a finger, and lets a tile cross into the page-edge lists reliably.
         animation: 150, draggable: ".tile", ghostClass: "ghost", filter: "button, a.icon, input", preventOnFilter: false,
-        group: { name: "items", pull: true, put: false },
+        group: { name: "items", pull: true, put: false }, forceFallback: true,
         onEnd: function (evt) {
           if (evt.to === grid && evt.oldIndex !== evt.newIndex) { grid.dispatchEvent(new Event("end")); }
         },
@@ -20,7 +22,7 @@
     });
     root.querySelectorAll(".page-edge").forEach(function (edge) {
       new Sortable(edge, {
-        group: { name: "items", pull: false, put: true }, ghostClass: "ghost",
+        group: { name: "items", pull: false, put: true }, ghostClass: "ghost", forceFallback: true,
         onAdd: function (evt) {
           var id = evt.item.dataset.itemId, values = { order_version: edge.dataset.orderVersion };
           values["position-" + id] = edge.dataset.position;
@@ -166,6 +168,29 @@
   document.addEventListener("input", function (e) {
     var output = e.target.dataset && e.target.dataset.output && document.getElementById(e.target.dataset.output);
     if (output) { output.value = e.target.value + (e.target.dataset.suffix || ""); }
+  });
+
+  // An error answer that htmx does not swap in place (403, 404, 500, a lost connection) is shown at the top of
+  // the page; the server sends a one-line fragment for it.
+  function showPageError(text) {
+    var box = document.getElementById("page-error");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("htmx:responseError", function (e) {
+    var holder = document.createElement("div");
+    holder.innerHTML = e.detail.xhr.responseText;
+    var fragment = holder.querySelector(".error-fragment");
+    showPageError(fragment ? fragment.textContent : "The server answered " + e.detail.xhr.status + ".");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showPageError("The server could not be reached. Check the connection and try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("page-error");
+    if (box) { box.hidden = true; }
   });
 
   document.addEventListener("htmx:afterSwap", function (e) {

@@ -133,3 +133,15 @@ def screenshot(page, name):
     """Save a full-page screenshot as a test artefact."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def drag(page, source, target):
+    """Drag as a hand does, in steps: SortableJS (pointer-event mode) follows the moves, not only the ends."""
+    source.scroll_into_view_if_needed()
+    start = source.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    target.scroll_into_view_if_needed()
+    end = target.bounding_box()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=15)
+    page.mouse.up()

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import image_bytes
-from tests.e2e.conftest import screenshot, watch_csp
+from tests.e2e.conftest import drag, screenshot, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def test_archivist_flow(live_server, page):
     page.click("text=See the items")
     expect(page.locator("#item-grid .tile")).to_have_count(3)
     assert _tile_names(page) == ["red.png", "green.png", "blue.png"]
-    page.locator("#item-grid .tile").nth(2).drag_to(page.locator("#item-grid .tile").nth(0))
+    drag(page, page.locator("#item-grid .tile").nth(2), page.locator("#item-grid .tile").nth(0))
     expect(page.locator("#item-grid .filename").first).to_have_text("blue.png")
     page.reload()
     assert _tile_names(page) == ["blue.png", "red.png", "green.png"]

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import image_bytes
-from tests.e2e.conftest import serve, server_env, stop_process, watch_csp
+from tests.e2e.conftest import drag, serve, server_env, stop_process, watch_csp
 
 pytestmark = pytest.mark.e2e
 NAMES = [f"p{n}.png" for n in range(1, 6)]
@@ -49,7 +49,7 @@ def test_reordering_across_pages(paged_server, page):
     assert _tile_names(page) == NAMES[:3]
     expect(page.locator(".pager").first).to_contain_text("1–3 of 5")
 
-    page.locator("#item-grid .tile").nth(0).drag_to(page.locator(".page-edge"))  # onto "start of page 2"
+    drag(page, page.locator("#item-grid .tile").nth(0), page.locator(".page-edge"))  # onto "start of page 2"
     expect(page.locator(".pager").first).to_contain_text("4–5 of 5")  # the grid follows the tile
     expect(page.locator("#item-grid .filename")).to_have_text(["p1.png", "p5.png"])
     page.get_by_role("link", name="Page 1").first.click()
@@ -61,7 +61,7 @@ def test_reordering_across_pages(paged_server, page):
     expect(page.locator("#item-grid .filename").first).to_have_text("p4.png")
     page.reload()
     assert _tile_names(page) == ["p4.png", "p2.png", "p3.png"]
-    page.locator("#item-grid .tile").nth(2).drag_to(page.locator("#item-grid .tile").nth(0))  # within the page
+    drag(page, page.locator("#item-grid .tile").nth(2), page.locator("#item-grid .tile").nth(0))  # within a page
     expect(page.locator("#item-grid .filename").first).to_have_text("p3.png")
     page.goto(page.url.split("?")[0] + "?page=2")
     assert _tile_names(page) == ["p1.png", "p5.png"]

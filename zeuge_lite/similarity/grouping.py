@@ -50,6 +50,12 @@ class Pair:
     inliers: int | None = None
     coverage: float | None = None  # share of the page's ink the matches cover (text pairs)
     text: bool = False            # verified as a page of text: a failed check makes the pair unrelated
+    pixel_equal: bool | None = None  # hashes say "exact": do the pixels agree (similarity/exact.py)? None: not asked
+
+    @property
+    def similarity(self):
+        """The similarity an archivist reads (cards, item pages, exports): 1 for one file, else the visual one."""
+        return 1.0 if self.same_file else self.cosine
 
     @property
     def strength(self):
@@ -75,8 +81,8 @@ def pair_tier(pair, t):
         tier = "exact"
     elif pair.verified is False:
         return None  # the pages or photos show different content, whatever the global signals say
-    elif pair.hash_distance <= t.hash_exact and not pair.turned:
-        tier = "exact"
+    elif pair.hash_distance <= t.hash_exact and not pair.turned and pair.pixel_equal:
+        tier = "exact"  # the same picture; a tinted or grey copy with the same hash is a near-duplicate
     elif pair.text or pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
         tier = "near"  # a verified text pair is the same page re-scanned
     elif pair.cosine >= t.cosine_similar or (pair.verified and pair.cosine >= t.cosine_similar - VERIFIED_MARGIN):
@@ -206,9 +212,10 @@ def _describe(members, linked, t):
 
 
 def _summary(members, inner, t):
-    """A Group from its members' (pair, tier) list: score = mean strength, tier and signal of the weakest link."""
+    """A Group from its members' (pair, tier) list: score = mean similarity (what the item page shows for the
+    same pair), tier and signal of the weakest link."""
     weakest_pair, weakest_tier = max(inner, key=lambda pt: (TIER_RANK[pt[1]], -pt[0].strength))
-    score = float(np.mean([pair.strength for pair, _tier in inner]))
+    score = float(np.mean([pair.similarity for pair, _tier in inner]))
     return Group(members, round(min(1.0, score), 4), weakest_tier, pair_signal(weakest_pair, t),
                  [pair for pair, _tier in inner])
 

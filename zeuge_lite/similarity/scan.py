@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items, uniqueness
 from zeuge_lite.similarity.parallel import analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import verify_candidates
@@ -64,6 +65,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
         verify_candidates(result.pairs, shas, hints, _records_from(where, records, max_pixels, workers),
                           lambda keys: {}, lambda function, tasks: run_checks(function, tasks, workers))
+        confirm_exact(result.pairs, lambda index: signature_of_file(result.thumbnails[index]), thresholds.hash_exact)
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result

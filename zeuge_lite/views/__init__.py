@@ -39,7 +39,8 @@ def init_app(app):
     from zeuge_lite import plans
     from zeuge_lite.memo import Memo
     app.extensions["memo"] = Memo()
-    from zeuge_lite.views import archives, batches, items, review, similarity, trash
+    from zeuge_lite.views import archives, batches, errors, items, review, similarity, trash
+    errors.init_app(app)
     for module in (archives, batches, items, similarity, review, trash):
         app.register_blueprint(module.bp)
     app.register_blueprint(review.audit_bp)

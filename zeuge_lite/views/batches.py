@@ -173,7 +173,7 @@ def save_order(batch_id):
     batch = batch_or_404(batch_id, write=True)
     try:
         ids = [int(v) for v in request.form.getlist("item")]
-        catalogue.apply_order(get_db(), batch_id, ids, int(request.form.get("order_version", -1)),
+        catalogue.apply_order(get_db(), batch, ids, int(request.form.get("order_version", -1)), current_user.id,
                               int(request.form.get("offset", 0)))
     except (ValueError, catalogue.StaleOrder):
         return _grid_response(batch, STALE_ORDER_MESSAGE)
@@ -193,8 +193,8 @@ def move(batch_id, item_id):
     if position is not None and not position.isdigit():
         return _grid_response(batch, "Type the new position as a whole number, 1 or more.", status=422)
     try:
-        new_position = catalogue.move_item(get_db(), batch_id, item_id, int(form.get("order_version", -1)),
-                                           step=step, position=position and int(position))
+        new_position = catalogue.move_item(get_db(), batch, item_id, int(form.get("order_version", -1)),
+                                           current_user.id, step=step, position=position and int(position))
     except (ValueError, catalogue.StaleOrder):
         return _grid_response(batch, STALE_ORDER_MESSAGE)
     return _grid_response(batch, position=new_position)

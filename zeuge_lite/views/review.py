@@ -4,10 +4,11 @@ import base64
 import csv
 import io
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from zeuge_lite import analysis, exporting, queries, review, security
+from zeuge_lite import audit as audit_log
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import archive_or_404, can_write, item_or_404
@@ -44,7 +45,8 @@ def card_context(batch, members, message=None):
                                         _thresholds_from(request.args), qr.dismissed_pairs(conn, batch["archive_id"]))
     return {"batch": batch, "members": members, "key": review.group_key(m["id"] for m in members),
             "keep_id": keep_id, "reasons": reasons, "writable": can_write(batch), "message": message,
-            "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None}
+            "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None,
+            "series": summary is not None and summary.tier == "similar"}  # similar is not a copy: nothing ticked
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>")
@@ -132,10 +134,7 @@ def undo_dismissal(batch_id):
     """Forget one "not duplicates" decision."""
     batch = _batch(batch_id, write=True)
     conn = get_db()
-    sha_a, sha_b = request.form.get("sha_a", ""), request.form.get("sha_b", "")
-    qr.undo_dismissal(conn, batch["archive_id"], sha_a, sha_b)
-    qr.log_action(conn, batch["archive_id"], batch_id, current_user.id, "undo not duplicates",
-                  f"undid a not-duplicates decision ({sha_a[:10]}… / {sha_b[:10]}…)", [])
+    review.undo_dismissal(conn, batch, request.form.get("sha_a", ""), request.form.get("sha_b", ""), current_user.id)
     return dismissals(batch_id)
 
 
@@ -155,10 +154,14 @@ def copy_value(batch_id, key):
     """Copy one field's value from a member to another (usually the keeper)."""
     batch = _batch(batch_id, write=True)
     members = _members(batch, key)
+    form = request.form
     try:
-        review.copy_field(get_db(), batch, members, request.form.get("field", ""),
-                          request.form.get("source", type=int), request.form.get("target", type=int),
-                          current_user.id)
+        review.copy_field(get_db(), batch, members, form.get("field", ""), form.get("source", type=int),
+                          form.get("target", type=int), current_user.id, form.get("mode"))
+    except review.NeedsChoice as existing:
+        return render_template("similarity/_copy_choice.html", batch=batch, key=key, field=form["field"],
+                               source=form["source"], target=form["target"], existing=str(existing),
+                               value=next(m for m in members if m["id"] == form.get("source", type=int))[form["field"]])
     except (ValueError, StopIteration):
         abort(422, "That value cannot be copied.")
     return compare(batch_id, key)
@@ -217,8 +220,22 @@ def audit(archive_id):
     archive = archive_or_404(archive_id)
     if archive["role"] != "owner":
         abort(403, "Only the archive's owners can read its audit log.")
-    return render_template("archives/audit.html", archive=archive,
+    return render_template("archives/audit.html", archive=archive, undoable=audit_log.undoable,
                            entries=qr.audit_entries(get_db(), archive_id))
+
+
+@audit_bp.route("/archives/<int:archive_id>/audit/<int:entry_id>/undo", methods=("POST",))
+@login_required
+def undo(archive_id, entry_id):
+    """Undo one logged change (a copied value, a move to the trash); owners only."""
+    archive = archive_or_404(archive_id, write=True)
+    if archive["role"] != "owner":
+        abort(403, "Only the archive's owners can undo from its audit log.")
+    try:
+        flash(f"Undone: {audit_log.undo(get_db(), archive_id, entry_id, current_user.id)}.")
+    except audit_log.CannotUndo as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("audit.audit", archive_id=archive_id))
 
 
 items_bp = Blueprint("similar", __name__, url_prefix="/items")
@@ -321,8 +338,5 @@ def precheck_not_duplicate(batch_id):
     other = queries.item_for_member(conn, request.form.get("other", type=int), current_user.id)
     if not new or other is None or other["archive_id"] != batch["archive_id"]:
         abort(404)
-    qr.dismiss_pairs(conn, batch["archive_id"], [(new[0]["sha256"], other["sha256"])], current_user.id)
-    qr.log_action(conn, batch["archive_id"], batch_id, current_user.id, "not duplicates",
-                  f"pre-accession: “{new[0]['filename']}” is not a duplicate of “{other['filename']}”",
-                  [new[0]["id"], other["id"]])
+    review.not_a_duplicate_of(conn, batch, new[0], other, current_user.id)
     return _precheck_response(batch, start=False)

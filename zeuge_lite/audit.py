@@ -1,0 +1,49 @@
+"""Undoing a logged change from the audit log: a copied metadata value, a move to the trash. No Flask here."""
+import json
+
+from zeuge_lite import queries
+from zeuge_lite import queries_review as qr
+from zeuge_lite import queries_trash as qt
+from zeuge_lite import trash
+from zeuge_lite.db import transaction
+
+
+class CannotUndo(Exception):
+    """The entry has nothing to undo, was undone already, or what it changed is gone."""
+
+
+def undoable(entry):
+    """Whether an audit entry can still be undone."""
+    return bool(entry["undo"]) and entry["undone_at"] is None
+
+
+def undo(conn, archive_id, entry_id, user_id):
+    """Undo one entry's change, log the undo and mark the entry, all in one transaction; return what was done."""
+    with transaction(conn):
+        entry = qr.audit_entry(conn, archive_id, entry_id)
+        if entry is None or not undoable(entry):
+            raise CannotUndo("This entry cannot be undone (nothing to undo, or undone already).")
+        done = _UNDO[json.loads(entry["undo"])["kind"]](conn, archive_id, json.loads(entry["undo"]), user_id)
+        qr.mark_undone(conn, entry_id)
+        qr.log_action(conn, archive_id, entry["batch_id"], user_id, "undo", f"undid “{entry['detail']}”: {done}",
+                      json.loads(entry["items"]))
+    return done
+
+
+def _undo_field(conn, archive_id, change, _user_id):
+    item = queries.item_in_archive(conn, archive_id, change["item"])
+    if item is None:
+        raise CannotUndo("The item this value was copied to is no longer in the archive.")
+    queries.update_item_fields(conn, item["id"], {change["field"]: change["value"]})
+    return f"{change['field']} of “{item['filename']}” is “{change['value']}” again"
+
+
+def _undo_trash(conn, archive_id, change, user_id):
+    waiting = qt.entries_by_ids(conn, archive_id, change["trash"])
+    if not waiting:
+        raise CannotUndo("Those items are no longer in the trash (restored or deleted permanently).")
+    trash.restore_within(conn, archive_id, [e["id"] for e in waiting], user_id)
+    return f"restored {len(waiting)} item{'' if len(waiting) == 1 else 's'} from the trash"
+
+
+_UNDO = {"field": _undo_field, "restore": _undo_trash}
