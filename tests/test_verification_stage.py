@@ -14,7 +14,7 @@ from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.similarity import verification
 from zeuge_lite.similarity.grouping import Pair, Thresholds, group_items, pair_signal, pair_tier
 from zeuge_lite.similarity.scan import scan_folder
-from zeuge_lite.similarity.verification import Check, needs_check, verify_candidates
+from zeuge_lite.similarity.verification import Check, needs_check, page_record, verify_candidates
 from zeuge_lite.tasks import huey
 
 MODEL = "efficientnet-lite0"
@@ -140,7 +140,7 @@ def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
     monkeypatch.setattr(analysis, "record_files", lambda paths, *a, **k: decoded.extend(paths) or real(paths, *a, **k))
     world.upload(batch, ("letter-2-copy.jpg", _jpeg(rescan(letter(2), seed=5), 80)))
     client.post(f"/batches/{batch}/similarity/run")
-    assert len(decoded) == 1  # only the new content is decoded for its record; the others come from the cache
+    assert decoded == []  # the new page got its record in the first pass (same file); the others are cached
     assert _names(conn, batch) == [["letter-1-rescan.jpg", "letter-1-turned.jpg", "letter-1.png"],
                                    ["letter-2-copy.jpg", "letter-2.png"]]
     stored = [dict(r) for r in qs.batch_pairs(conn, batch, MODEL)]
@@ -152,3 +152,25 @@ def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
 def test_check_version_is_part_of_the_cache_key(conn):
     assert qs.pair_checks(conn, [("a" * 64, "b" * 64)], verification.VERSION) == {}
     assert json.dumps(verification.UNCERTAIN_COSINE)  # plain numbers: the bench prints them
+
+
+def test_a_runner_gets_the_full_checks_and_screened_page_pairs_never_reach_it(letter_files):
+    from zeuge_lite.similarity.verification import check_task
+    records = {name: page_record(data, 10**8) for name, data in letter_files.items()}
+    names = sorted(records)
+    pairs = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]
+    seen = []
+
+    def run(function, tasks):
+        tasks = list(tasks)
+        seen.extend(key for _records, keys in tasks for key, _pages in keys)
+        return map(function, tasks)
+
+    hints = [True] * len(names)
+    new = verify_candidates(pairs, names, hints, lambda shas: {s: records[s] for s in shas}, lambda keys: {}, run)
+    assert len(new) == len(pairs) and set(seen) < set(new)
+    assert all(not new[key].verified for key in set(new) - set(seen))
+    assert check_task(({}, [])) == []
+    alone = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]
+    verify_candidates(alone, names, hints, lambda shas: {s: records[s] for s in shas}, lambda keys: {})
+    assert [(p.verified, p.inliers) for p in alone] == [(p.verified, p.inliers) for p in pairs]

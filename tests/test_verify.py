@@ -160,3 +160,17 @@ def test_blank_and_tiny_images_do_not_verify_or_crash():
     assert not verify_pair(blank, blank).verified
     assert not verify_pair(tiny, blank).verified
     assert PageFeatures.from_bytes(blank.to_bytes()).points.shape == (0, 2)
+
+
+def test_the_body_screen_passes_rescans_turned_or_mirrored_and_refuses_a_photo(letters, records):
+    from zeuge_lite.similarity.verify import SCREEN_MIN_INLIERS, screen_text_pairs
+    found = {"1": records[1], "1 rescan": page_features(rescan(letters[1])),
+             "1 turned": page_features(rescan(letters[1].transpose(Image.Transpose.ROTATE_90), angle=-1.0)),
+             "1 mirrored": page_features(rescan(letters[1].transpose(Image.Transpose.FLIP_LEFT_RIGHT))),
+             "photo": page_features(photo(1))}
+    keys = [("1", name) for name in found if name != "1"]
+    screened = screen_text_pairs(found, keys)
+    assert set(screened) == set(keys)
+    assert all(screened[("1", name)] >= SCREEN_MIN_INLIERS for name in found if name.startswith("1 ")), screened
+    assert screened[("1", "photo")] < SCREEN_MIN_INLIERS
+    assert screen_text_pairs({}, []) == {}

@@ -12,7 +12,7 @@ from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, candidate_pairs, describe_pairs,
                                             group_items, view_similarity)
-from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files
+from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
 
 PROGRESS_EVERY_S = 0.5
@@ -133,6 +133,8 @@ def _save_result(conn, spec, sha256, features, error):
             qs.save_feature_error(conn, spec.name, sha256, error)
         else:
             qs.save_features(conn, spec, sha256, features)
+            if features.record is not None:  # a page: its verification record came from the same decode
+                qs.save_page_record(conn, sha256, VERSION, features.record)
     return True
 
 
@@ -191,7 +193,8 @@ def compare_batch(conn, batch_id, model, records_for=None, storage=None):
     confirm_exact(pairs, _thumbnail_signatures(storage, shas), Thresholds().hash_exact)
     plain = queries.plain_shas(conn, batch_id)
     pairs = apart_from_plain(pairs, {i for i, sha in enumerate(shas) if sha in plain})
-    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn))
+    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn),
+                                run_checks)
     with transaction(conn):
         qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
                                             for key, c in checked.items()})

@@ -31,6 +31,7 @@ class Features:
     page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
     pages: int = 1  # pages or frames the file holds; the first is the one compared
     plain: bool = False  # a blank or plain page (similarity/plain.py): never joined by hash or embedding alone
+    record: bytes | None = None  # its verification record, when the worker made it from the same file (pages)
 
 
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):

@@ -14,6 +14,7 @@ from zeuge_lite.similarity.verification import page_record
 from zeuge_lite.storage import sha256_hex
 
 CHUNK = 8
+CHECK_TASKS_ALONE = 8  # fewer verification tasks than this run here: starting processes would cost more
 UNREADABLE = "cannot read the file"  # a missing or unreadable original: worth retrying, unlike a broken image
 _settings = {}
 
@@ -44,6 +45,8 @@ def analyse_file(path):
     try:
         embedder = get_embedder(_settings["model"], _settings["model_dir"], threads=1)
         features = extract_features(data, embedder, _settings["max_pixels"], _settings["thumbnail_side"])
+        if features.page_hint:  # every candidate pair of a page is verified: make its record while the file is here
+            features.record = page_record(data, _settings["max_pixels"])
     except ImageRejected as exc:
         return path, _content_hash(data), None, str(exc)
     return path, _content_hash(data), features, None
@@ -90,15 +93,21 @@ def record_files(paths, max_pixels, workers=None):
     yield from _map(record_file, paths, (None, None, max_pixels, None, False), workers)
 
 
-def _map(function, paths, init, workers):
+def run_checks(function, tasks, workers=None):
+    """A runner for verification.verify_candidates: its tasks mapped over worker processes (both cores)."""
+    tasks = list(tasks)
+    yield from _map(function, tasks, (None, None, None, None, False), workers, chunksize=1, minimum=CHECK_TASKS_ALONE)
+
+
+def _map(function, paths, init, workers, chunksize=CHUNK, minimum=2 * CHUNK):
     workers = workers or default_workers()
-    if workers == 1 or len(paths) < 2 * CHUNK:
+    if workers == 1 or len(paths) < minimum:
         _init_worker(*init)
         yield from map(function, paths)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
                                initializer=_init_worker, initargs=init + (os.getpid(),))
     try:
-        yield from pool.map(function, paths, chunksize=CHUNK)
+        yield from pool.map(function, paths, chunksize=chunksize)
     finally:  # a cancelled run stops here: drop the files not started yet instead of finishing them
         pool.shutdown(wait=True, cancel_futures=True)

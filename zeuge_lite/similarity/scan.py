@@ -9,7 +9,7 @@ import numpy as np
 
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
-from zeuge_lite.similarity.parallel import analyse_files, record_files
+from zeuge_lite.similarity.parallel import analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import verify_candidates
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp",
@@ -53,7 +53,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
     files = [path for path, reason in walked if reason is None]
     result = ScanResult(model, thresholds)
     result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
-    shas, hashes, vectors, hints, where = [], [], [], [], {}
+    shas, hashes, vectors, hints, where, records = [], [], [], [], {}, {}
     for done, (path, sha, features, error) in enumerate(
             analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE), start=1):
         relative = path.relative_to(root).as_posix()
@@ -70,6 +70,8 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
             shas.append(sha)
             where[sha] = path
             hints.append(features.page_hint)
+            if features.record is not None:
+                records[sha] = features.record
             hashes.append(features.hashes)
             vectors.append(features.vectors)
         if progress:
@@ -78,18 +80,21 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
         result.pairs, nearest, _index = candidate_pairs(shas, np.stack(hashes), np.stack(vectors))
         confirm_exact(result.pairs, lambda index: signature_of_file(result.thumbnails[index]), thresholds.hash_exact)
         result.pairs = apart_from_plain(result.pairs, set(result.plain))
-        verify_candidates(result.pairs, shas, hints, _records_from(where, max_pixels, workers), lambda keys: {})
+        verify_candidates(result.pairs, shas, hints, _records_from(where, records, max_pixels, workers),
+                          lambda keys: {}, lambda function, tasks: run_checks(function, tasks, workers))
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result
 
 
-def _records_from(where, max_pixels, workers):
-    """records_for for the verification stage: decode the files asked for again, in worker processes."""
+def _records_from(where, made, max_pixels, workers):
+    """records_for for the verification stage: the records the first pass made (pages), the rest decoded again
+    in worker processes (photos in uncertain pairs)."""
     def records_for(shas):
-        paths = [where[sha] for sha in shas]
+        paths = [where[sha] for sha in shas if sha not in made]
         by_path = {path: data for path, data, _error in record_files(paths, max_pixels, workers) if data}
-        return {sha: by_path[where[sha]] for sha in shas if where[sha] in by_path}
+        again = {sha: by_path[where[sha]] for sha in shas if sha not in made and where[sha] in by_path}
+        return {**{sha: made[sha] for sha in shas if sha in made}, **again}
     return records_for
 
 

@@ -4,7 +4,14 @@ callers pass in where per-image records and earlier pair results come from and k
 from dataclasses import dataclass
 
 from zeuge_lite.similarity.decode import decode_rgb, open_image
-from zeuge_lite.similarity.verify import MAX_SIDE, PageFeatures, page_features, verify_pair
+from zeuge_lite.similarity.verify import (
+    MAX_SIDE,
+    SCREEN_MIN_INLIERS,
+    PageFeatures,
+    page_features,
+    screen_text_pairs,
+    verify_pair,
+)
 
 # Bump when page_features or verify_pair change what they decide: cached records and results of another
 # version are then ignored (and recomputed when needed).
@@ -13,6 +20,7 @@ VERSION = 1
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
 HASH_SETTLED = 8  # pHash bits within which a photo pair is a near-duplicate without further checks
+CHECKS_PER_TASK = 16  # pairs matched per task when a runner spreads the full checks over processes
 
 
 @dataclass(frozen=True)
@@ -54,23 +62,61 @@ def apply_check(pair, check):
     pair.verified, pair.inliers, pair.coverage, pair.text = check.verified, check.inliers, check.coverage, check.text
 
 
-def verify_candidates(pairs, shas, hints, records_for, known_checks):
+def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     """Verify, in place, the candidate pairs that need it; return {pair key: Check} computed here, to cache.
 
     records_for(shas) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped);
-    known_checks(keys) -> {pair key: Check} from earlier runs. Records are asked only for pairs not known."""
+    known_checks(keys) -> {pair key: Check} from earlier runs. Records are asked only for pairs not known.
+    Text pairs whose page bodies share nothing (verify.screen_text_pairs) are refused without the full match;
+    run(check_task, tasks) -> iterable of results spreads the full matches (default: here, in order)."""
     todo = [(pair, pair_key(shas[pair.a], shas[pair.b])) for pair in pairs if needs_check(pair, hints)]
     known = known_checks(sorted({key for _pair, key in todo})) if todo else {}
     missing = sorted({key for _pair, key in todo if key not in known})
-    records = _as_records(records_for(sorted({sha for key in missing for sha in key}))) if missing else {}
+    found = records_for(sorted({sha for key in missing for sha in key})) if missing else {}
+    records = _as_records(found)
     both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
-    new = {key: check_records(records[key[0]], records[key[1]], key in both_pages) for key in missing
-           if key[0] in records and key[1] in records}
+    missing = [key for key in missing if key[0] in records and key[1] in records]
+    new = screen(records, [key for key in missing if _text_pair(records, key, both_pages)])
+    tasks = _tasks([key for key in missing if key not in new], found, both_pages)
+    for results in (run or map)(check_task, tasks):
+        new.update(results)
     for pair, key in todo:
         check = known.get(key) or new.get(key)
         if check is not None:
             apply_check(pair, check)
     return new
+
+
+def _text_pair(records, key, both_pages):
+    """Whether verify_pair will judge this pair as pages of text (then its coverage gate applies)."""
+    return key in both_pages or records[key[0]].is_text_page or records[key[1]].is_text_page
+
+
+def screen(records, text_keys):
+    """{key: failed Check} for the text pairs whose page bodies share too little to be one page."""
+    inliers = screen_text_pairs(records, text_keys)
+    return {key: Check(False, count, None, True) for key, count in inliers.items() if count < SCREEN_MIN_INLIERS}
+
+
+def _tasks(keys, found, both_pages):
+    """Full checks in tasks of CHECKS_PER_TASK pairs, each carrying its records as bytes (cheap to send)."""
+    tasks = []
+    for start in range(0, len(keys), CHECKS_PER_TASK):
+        chunk = keys[start:start + CHECKS_PER_TASK]
+        shas = {sha for key in chunk for sha in key}
+        tasks.append(({sha: _as_bytes(found[sha]) for sha in shas}, [(key, key in both_pages) for key in chunk]))
+    return tasks
+
+
+def check_task(task):
+    """[(key, Check)] for one task of _tasks: the full match of each of its pairs."""
+    found, keys = task
+    records = _as_records(found)
+    return [(key, check_records(records[key[0]], records[key[1]], pages)) for key, pages in keys]
+
+
+def _as_bytes(record):
+    return record.to_bytes() if isinstance(record, PageFeatures) else bytes(record)
 
 
 def _as_records(found):
