@@ -2,6 +2,7 @@
 compare and consolidation, exports, audit log; viewers, CSRF."""
 import csv
 import io
+import re
 
 import pytest
 from PIL import ImageFilter
@@ -191,7 +192,8 @@ def test_find_this_photo_matches_and_stores_nothing(client, conn, analysed):
     photo = _jpeg(_photo("kodak-kodim23.png").crop((30, 30, 740, 490)), 75)
     page = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(photo), "outside.jpg")},
                        content_type="multipart/form-data").data.decode()
-    assert page.index("first.png") < page.index("% alike")
+    assert "Already in this batch:" in page and page.index("first.png") < page.index("% alike")
+    assert "near-duplicate" in page and 'src="data:image/jpeg;base64,' in page  # the searched photo, beside
     after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("files", "features", "items")]
     assert before == after
     bad = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(b"no image"), "x.jpg")},
@@ -297,3 +299,23 @@ def test_the_groups_fragment_answers_with_every_view_state(client, analysed):
     batch, _archive, _ids = analysed
     for query in ("level=exact&threshold=74&tier=&sort=score", "tier=near&sort=size&page=1", "open=1-2&tier=exact"):
         assert client.get(f"/batches/{batch}/similarity/groups?{query}").status_code == 200, query
+
+
+def test_find_says_not_in_the_batch_for_an_unrelated_photo_and_lists_no_weak_matches(client, analysed):
+    batch, _archive, _ids = analysed
+    unrelated = _jpeg(_photo("kodak-kodim15.png"), 80)  # not in the batch
+    page = client.post(f"/batches/{batch}/find", data={"photo": (io.BytesIO(unrelated), "outside.jpg")},
+                       content_type="multipart/form-data").data.decode()
+    assert "Not in this batch (closest:" in page and "Already in" not in page
+    verdict = page[page.index('id="verdict"'):page.index("</h3>", page.index('id="verdict"'))]
+    closest = int(verdict.split("closest: ")[1].split("%")[0])
+    assert closest < 85 and ("related item" in page) == (closest >= 60)
+
+
+def test_item_pages_list_only_related_items(client, analysed):
+    _batch, _archive, ids = analysed
+    fragment = client.get(f"/items/{ids['coffee.png']}/similar").data.decode()
+    scores = [int(n) for n in re.findall(r'<span class="muted">(\d+)% alike</span>', fragment)]
+    assert all(score >= 60 for score in scores)
+    if not scores:
+        assert "No related items: the closest is" in fragment

@@ -384,7 +384,8 @@ def analysed_items(conn, model, batch_id=None, archive_id=None):
     """Items (id, batch, filename, features id) of a batch or an archive whose content has features."""
     scope, value = _scope(batch_id, archive_id)
     return conn.execute(
-        f"SELECT i.id, i.batch_id, i.filename, x.id AS feature_id FROM items i JOIN batches b ON b.id = i.batch_id "
+        f"SELECT i.id, i.batch_id, i.filename, i.sha256, x.id AS feature_id FROM items i "
+        f"JOIN batches b ON b.id = i.batch_id "
         f"JOIN features x ON x.sha256 = i.sha256 AND x.model = ? AND x.error IS NULL WHERE {scope}",
         (model, value)).fetchall()
 
@@ -397,7 +398,7 @@ def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None)
     scope, value = _scope(batch_id, archive_id)
     # CROSS JOIN fixes the join order: from the few candidates to their items, never from a big batch's items.
     return conn.execute(
-        f"SELECT i.id, i.batch_id, i.filename, x.id AS feature_id FROM features x "
+        f"SELECT i.id, i.batch_id, i.filename, i.sha256, x.id AS feature_id FROM features x "
         f"CROSS JOIN items i ON i.sha256 = x.sha256 CROSS JOIN batches b ON b.id = i.batch_id "
         f"WHERE x.model = ? AND x.id IN ({marks}) AND {scope}", [model, *feature_ids, value]).fetchall()
 

@@ -1,5 +1,6 @@
 """The review screen's work on a group: member details, keep-best, place together, not duplicates,
 metadata consolidation. Plain functions on a connection; no Flask here."""
+import io
 import itertools
 from dataclasses import dataclass
 
@@ -9,6 +10,9 @@ from zeuge_lite import queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
 from zeuge_lite.metadata import embedded
+from zeuge_lite.similarity import exact
+from zeuge_lite.similarity.decode import decode_rgb, open_image
+from zeuge_lite.similarity.grouping import RELATED_COSINE, Thresholds
 from zeuge_lite.similarity.keeper import Candidate, sharpness, suggest_keeper
 
 COMPARE_FIELDS = queries.ITEM_FIELDS + ("taken_at", "camera", "orientation", "width", "height", "format",
@@ -159,6 +163,41 @@ def resolve(conn, storage, batch, plans, user_id, days):
     return trash.remove_groups(conn, storage, batch["archive_id"],
                                [(plan.doomed, group_key([plan.keep["id"]] + [m["id"] for m in plan.doomed]))
                                 for plan in plans], user_id, days, " by “resolve all”, keeping the suggested keeper")
+
+
+@dataclass
+class Verdict:
+    """What find-a-photo says first: whether the archive holds the photo, how alike its closest item is."""
+    kind: str            # "exact", "near", "similar", "related" or "none"
+    score: float | None  # similarity of the closest item (None: nothing analysed in scope)
+    item: dict | None    # the closest item
+    thumbnail: bytes     # the searched photo, small, as JPEG (shown beside; never stored)
+
+
+def find_verdict(storage, data, max_pixels, found, thresholds=Thresholds()):
+    """The verdict on an outside photo given its matches [(item row, similarity)], best first."""
+    thumbnail, signature = _thumbnail_and_signature(data, max_pixels)
+    if not found:
+        return Verdict("none", None, None, thumbnail)
+    row, score = found[0]
+    if score >= thresholds.cosine_near:
+        stored = exact.signature_of_file(storage.derived_path("thumb", row["sha256"]))
+        kind = "exact" if exact.same_pixels(signature, stored) else "near"
+    elif score >= thresholds.cosine_similar:
+        kind = "similar"
+    else:
+        kind = "related" if score >= RELATED_COSINE else "none"
+    return Verdict(kind, score, dict(row), thumbnail)
+
+
+def _thumbnail_and_signature(data, max_pixels):
+    """A 320-px JPEG of an image (through the guarded decode) and its exact-copy signature."""
+    with open_image(data, max_pixels) as image:
+        small = decode_rgb(image, 320)
+    small.thumbnail((320, 320))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=82)
+    return buffer.getvalue(), exact.signature_of_file(buffer.getvalue())
 
 
 def compare_rows(members):

@@ -7,7 +7,8 @@ from flask import abort, request
 from werkzeug.exceptions import NotFound
 
 # Scripts and styles come only from static/: no inline code, no eval (htmx is told allowEval=false in base.html).
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+# Images may also be data: URLs: find-a-photo shows the searched photo beside its verdict without storing it.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -6,7 +6,7 @@
     return document.querySelector('meta[name="csrf-token"]').content;
   }
 
-  // Sortable grids: on drop, htmx posts the form (its hidden inputs now in the new order) via the "end" trigger.
+  // Sortable grids: on drop, htmx posts the form (its hidden inputs now in the new order) via "order-changed".
   // A tile dropped on a page edge (the grid is paged) is moved to that position on the neighbouring page.
   htmx.onLoad(function (root) {
     root.querySelectorAll(".sortable").forEach(function (grid) {
@@ -16,7 +16,11 @@
         animation: 150, draggable: ".tile", ghostClass: "ghost", filter: "button, a.icon, input", preventOnFilter: false,
         group: { name: "items", pull: true, put: false }, forceFallback: true,
         onEnd: function (evt) {
-          if (evt.to === grid && evt.oldIndex !== evt.newIndex) { grid.dispatchEvent(new Event("end")); }
+          // A tile dropped on a page edge has left this grid: the edge posts its move, the grid posts nothing
+          // (its order without that tile would be refused as stale, and could answer after the move).
+          if (evt.to === grid && grid.contains(evt.item) && evt.oldIndex !== evt.newIndex) {
+            grid.dispatchEvent(new Event("order-changed"));  // not "end": SortableJS fires that itself, always
+          }
         },
       });
     });

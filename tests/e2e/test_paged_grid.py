@@ -52,6 +52,7 @@ def test_reordering_across_pages(paged_server, page):
     drag(page, page.locator("#item-grid .tile").nth(0), page.locator(".page-edge"))  # onto "start of page 2"
     expect(page.locator(".pager").first).to_contain_text("4–5 of 5")  # the grid follows the tile
     expect(page.locator("#item-grid .filename")).to_have_text(["p1.png", "p5.png"])
+    expect(page.locator("#grid-region .flash.error")).to_have_count(0)  # one request per drop, none refused
     page.get_by_role("link", name="Page 1").first.click()
     expect(page.locator("#item-grid .filename")).to_have_text(["p2.png", "p3.png", "p4.png"])
 
@@ -63,6 +64,7 @@ def test_reordering_across_pages(paged_server, page):
     assert _tile_names(page) == ["p4.png", "p2.png", "p3.png"]
     drag(page, page.locator("#item-grid .tile").nth(2), page.locator("#item-grid .tile").nth(0))  # within a page
     expect(page.locator("#item-grid .filename").first).to_have_text("p3.png")
+    expect(page.locator("#grid-region .flash.error")).to_have_count(0)
     page.goto(page.url.split("?")[0] + "?page=2")
     assert _tile_names(page) == ["p1.png", "p5.png"]
     page.get_by_role("link", name="Page 1").first.click()

@@ -15,7 +15,7 @@ from zeuge_lite.access import archive_or_404, can_write, item_or_404
 from zeuge_lite.plans import require_similarity
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import ModelUnavailable
-from zeuge_lite.similarity.grouping import Thresholds
+from zeuge_lite.similarity.grouping import RELATED_COSINE, Thresholds
 from zeuge_lite.db import get_db
 from zeuge_lite.views import storage, view_state
 from zeuge_lite.views.batches import render_tab
@@ -270,7 +270,9 @@ def similar(item_id):
     scope = "archive" if request.args.get("scope") == "archive" else "batch"
     found = analysis.similar_to_item(get_db(), current_app.config["MODEL"], item_id, k=12,
                                      **_scope_args(item, scope))
-    return render_template("items/_similar.html", item=item, found=found, scope=scope,
+    related = [(row, score) for row, score in found if score >= RELATED_COSINE]  # below it: unrelated photos
+    return render_template("items/_similar.html", item=item, found=related, scope=scope, floor=RELATED_COSINE,
+                           closest=found[0][1] if found else None,
                            analysed=qs.item_views(get_db(), item_id, current_app.config["MODEL"]) is not None)
 
 
@@ -296,9 +298,12 @@ def find_photo(batch_id):
                                           model_dir=current_app.config["MODEL_DIR"],
                                           **_scope_args({"archive_id": batch["archive_id"], "batch_id": batch_id},
                                                         scope))
+        verdict = review.find_verdict(storage(), data, current_app.config["MAX_IMAGE_PIXELS"], found)
     except (ImageRejected, ModelUnavailable) as exc:
         return render_tab("similarity/find.html", batch, active="similarity", found=None, error=str(exc)), 422
-    return render_tab("similarity/find.html", batch, active="similarity", found=found, error=None)
+    return render_tab("similarity/find.html", batch, active="similarity", error=None, verdict=verdict, scope=scope,
+                      found=[(row, score) for row, score in found if score >= RELATED_COSINE],
+                      searched=base64.b64encode(verdict.thumbnail).decode())
 
 
 @bp.route("/<int:batch_id>/precheck", methods=("GET", "POST"))
