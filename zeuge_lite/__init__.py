@@ -32,7 +32,7 @@ def _default_config(app):
         "ANALYSIS_WORKERS": 0,  # feature-extraction processes per run; 0 = one per core
         "RUN_STALE_SECONDS": 120,  # a running run without a heartbeat this long is marked failed
         "TRASH_DAYS": 30,  # deleted items stay restorable this long; 0 deletes permanently at once
-        "GRID_PAGE_SIZE": 120,  # tiles per page of the Items grid (about 1.1 KB of HTML each)
+        "GRID_PAGE_SIZE": 80,  # tiles per page of the Items grid (about 1.1 KB of HTML each)
         "TABLE_PAGE_SIZE": 100,  # rows per page of the Metadata table (about 1.7 KB each)
     }
 
