@@ -9,6 +9,7 @@
   // Sortable grids: on drop, htmx posts the form (its hidden inputs now in the new order) via "order-changed".
   // A tile dropped on a page edge (the grid is paged) is moved to that position on the neighbouring page.
   htmx.onLoad(function (root) {
+    if (typeof Sortable === "undefined") { return; }  // loaded on a batch's pages only
     root.querySelectorAll(".sortable").forEach(function (grid) {
       new Sortable(grid, {
         // forceFallback: pointer events instead of native drag and drop, which behaves the same with a mouse,

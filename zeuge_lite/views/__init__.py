@@ -33,6 +33,11 @@ def url_pattern(endpoint, slot, **values):
     return url_for(endpoint, **values, **{slot: _SLOT}).replace(str(_SLOT), "{}")
 
 
+def plural(count, word, many=None):
+    """'1 batch', '3 batches': a count with its noun (many: the plural when it is not word + 's')."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def init_app(app):
     """Register every blueprint, the template helpers and the plan check's error handler; clear the .part
     files a crash left in the storage (every process starts here: web, worker, `flask init-db`)."""
@@ -47,5 +52,6 @@ def init_app(app):
     app.register_blueprint(review.items_bp)
     app.add_template_global(view_state)
     app.add_template_global(url_pattern)
+    app.add_template_filter(plural)
     plans.init_app(app)
     sweep_partial_files(app.config["STORAGE_DIR"])
