@@ -142,12 +142,17 @@ def test_metadata_compare_and_copy_to_keeper(client, conn, analysed):
 def test_exports_json_csv_html(client, analysed):
     batch, _archive, ids = analysed
     report = client.get(f"/batches/{batch}/similarity/export.json").get_json()
-    assert set(report) >= {"model", "threshold", "items", "errors", "groups"}
-    assert sorted(i["path"] for i in report["groups"][0]["items"]) == sorted(GROUP)
+    assert set(report) >= {"model", "threshold", "items", "errors", "groups", "made_at", "skipped", "plain"}
+    assert report["items"] == 5  # the batch's items, not only the grouped ones
+    members = report["groups"][0]["items"]
+    assert sorted(i["path"] for i in members) == sorted(GROUP)
+    assert all(0 <= i["uniqueness"] < 0.2 for i in members)  # the scan's keys, filled (they were missing)
+    assert [i["path"] for i in members if i["suggested_keeper"]] == ["master.png"]
     rows = list(csv.DictReader(io.StringIO(client.get(f"/batches/{batch}/similarity/export.csv").data.decode())))
     assert [r["path"] for r in rows if r["suggested_keeper"] == "yes"] == ["master.png"]
     html = client.get(f"/batches/{batch}/similarity/export.html").data.decode()
     assert html.count("data:image/jpeg;base64,") == 3 and "<style>" in html
+    assert "suggested keeper" in html and "Made 20" in html and "visual similarity ≥ 74 %" in html
 
 
 def test_viewer_can_look_but_not_act_and_audit_is_for_owners(client, world, conn, analysed):

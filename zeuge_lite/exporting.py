@@ -8,27 +8,10 @@ import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
 from zeuge_lite.queries import ITEM_FIELDS
+from zeuge_lite.report import csv_cells
 from zeuge_lite.security import original_name
 
 MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "orientation", "size", "taken_at", "camera")
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """A value safe to open in a spreadsheet: text that would start a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def csv_cells(values):
-    """csv_cell over a row: a list, or a dict's values (for DictWriter)."""
-    if isinstance(values, dict):
-        return {name: csv_cell(value) for name, value in values.items()}
-    return [csv_cell(value) for value in values]
-
-
 def zip_name(batch):
     """A safe download name for a batch's ZIP."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", batch["name"]).strip("-") or "batch"

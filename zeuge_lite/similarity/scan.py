@@ -1,12 +1,12 @@
 """Headless scan of a folder tree: the same stages as the app, results as duplicates.json and .html."""
-import base64
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from zeuge_lite import report
+from zeuge_lite.report import Report, ReportGroup, ReportItem
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
 from zeuge_lite.similarity.parallel import analyse_files, record_files, run_checks
@@ -98,24 +98,18 @@ def _records_from(where, made, max_pixels, workers):
     return records_for
 
 
+def as_report(result):
+    """The scan's findings in the shape the report builder takes (zeuge_lite/report.py)."""
+    items = [ReportItem(result.paths[i], *result.sizes[i], result.uniqueness[i], result.pages[i],
+                        result.thumbnails[i]) for i in range(len(result.paths))]
+    return Report("Duplicates and similar photos", result.model, result.thresholds, len(result.paths),
+                  [ReportGroup(g.tier, g.score, g.signal, [items[i] for i in g.members]) for g in result.groups],
+                  result.errors, result.skipped, [result.paths[i] for i in result.plain])
+
+
 def to_json(result):
     """The public duplicates.json shape (DESIGN §5); keys may be added, never changed."""
-    return {
-        "model": result.model, "threshold": result.thresholds.cosine_similar, "level": result.thresholds.level,
-        "items": len(result.paths), "errors": result.errors,
-        "skipped": sorted(result.skipped, key=lambda s: s["path"]),
-        "plain": [result.paths[i] for i in result.plain],  # blank or plain pages: never grouped by likeness
-        "groups": [{"kind": g.tier, "score": g.score, "signal": g.signal,
-                    "items": [_json_item(result, i) for i in g.members]} for g in result.groups],
-    }
-
-
-def _json_item(result, i):
-    item = {"path": result.paths[i], "width": result.sizes[i][0], "height": result.sizes[i][1],
-            "uniqueness": result.uniqueness[i]}
-    if result.pages[i] > 1:
-        item["pages"] = result.pages[i]  # a multi-page file: page 1 was compared
-    return item
+    return report.to_json(as_report(result))
 
 
 def write_outputs(result, out_dir):
@@ -123,46 +117,7 @@ def write_outputs(result, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / "duplicates.json", out / "duplicates.html"
-    json_path.write_text(json.dumps(to_json(result), indent=2), encoding="utf-8")
-    html_path.write_text(to_html(result), encoding="utf-8")
+    findings = as_report(result)
+    json_path.write_text(json.dumps(report.to_json(findings), indent=2), encoding="utf-8")
+    html_path.write_text(report.to_html(findings), encoding="utf-8")
     return json_path, html_path
-
-
-def to_html(result):
-    """A one-file report: every group with inline thumbnails, then the files that could not be read."""
-    cards = "\n".join(_group_html(result, number, group) for number, group in enumerate(result.groups, start=1))
-    errors = "".join(f"<li><code>{html.escape(e['path'])}</code>: {html.escape(e['error'])}</li>"
-                     for e in result.errors)
-    others = "".join(f"<li><code>{html.escape(s['path'])}</code>: {html.escape(s['reason'])}</li>"
-                     for s in result.skipped if not s["reason"].startswith("unreadable: "))
-    return _HTML_PAGE.format(items=len(result.paths), groups=len(result.groups), model=html.escape(result.model),
-                             cards=cards or "<p>No duplicates or similar photos found.</p>",
-                             errors=(f"<h2>Files that could not be read</h2><ul>{errors}</ul>" if errors else "")
-                             + (f"<h2>Files not analysed</h2><ul>{others}</ul>" if others else "")
-                             + _plain_html(result))
-
-
-def _plain_html(result):
-    if not result.plain:
-        return ""
-    names = "".join(f"<li><code>{html.escape(result.paths[i])}</code></li>" for i in result.plain)
-    return f"<h2>{len(result.plain)} blank or plain pages (not grouped by likeness)</h2><ul>{names}</ul>"
-
-
-def _group_html(result, number, group):
-    figures = "".join(
-        f'<figure><img alt="" src="data:image/jpeg;base64,{base64.b64encode(result.thumbnails[i]).decode()}">'
-        f"<figcaption>{html.escape(result.paths[i])}<br>{result.sizes[i][0]}×{result.sizes[i][1]}</figcaption>"
-        f"</figure>" for i in group.members)
-    return (f'<section class="group"><h2>Group {number}: {len(group.members)} photos · '
-            f'{round(group.score * 100)}% alike · <span class="tier {group.tier}">{group.tier}</span> '
-            f'<small>({html.escape(group.signal)})</small></h2><div class="row">{figures}</div></section>')
-
-
-_HTML_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Zeuge Lite duplicates</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1d2327}} .group{{border:1px solid #d9dee2;
-border-radius:8px;padding:.5rem 1rem;margin:1rem 0}} .row{{display:flex;flex-wrap:wrap;gap:.75rem}}
-figure{{margin:0;width:170px;font-size:.8rem;word-break:break-all}} img{{max-width:160px;max-height:160px}}
-.tier{{padding:0 .4rem;border-radius:4px;background:#e8edf1}} .exact{{background:#fbe0dc}} .near{{background:#fff0c9}}
-h2{{font-size:1.05rem}}</style></head><body><h1>Duplicates and similar photos</h1>
-<p>{items} photos analysed with {model}; {groups} groups.</p>{cards}{errors}</body></html>"""

@@ -1,13 +1,11 @@
 """Acting on a similarity group: expand, delete, place together, not duplicates, metadata compare, exports,
 the audit log. Every endpoint checks the plan on the server; changes need a writer's role."""
 import base64
-import csv
-import io
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from zeuge_lite import analysis, exporting, queries, review, security
+from zeuge_lite import analysis, queries, report, review, security
 from zeuge_lite import audit as audit_log
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
@@ -190,44 +188,39 @@ def copy_value(batch_id, key):
 @bp.route("/<int:batch_id>/similarity/export.<any(json, html, csv):fmt>")
 @login_required
 def export(batch_id, fmt):
-    """The current groups as duplicates.json (the scan's shape), a self-contained HTML report, or CSV."""
+    """The current groups as duplicates.json (the scan's shape), duplicates.csv or a self-contained
+    duplicates.html, built by the same module as `flask zeuge scan`'s."""
     batch = _batch(batch_id)
-    cards = batch_cards(batch, _thresholds_from(request.args))
+    findings = _report(batch, _thresholds_from(request.args), with_thumbnails=fmt == "html")
     if fmt == "json":
-        response = jsonify(_json_report(cards, _thresholds_from(request.args)))
+        response = jsonify(report.to_json(findings))
     elif fmt == "csv":
-        response = Response(_csv_report(batch, cards), mimetype="text/csv")
+        response = Response(report.to_csv(findings), mimetype="text/csv")
     else:  # self-contained (inline styles, data: thumbnails): saved and opened from disk, never shown under our CSP
-        thumbs = {m["id"]: _thumb_base64(m) for card in cards for m in card["members"]}
-        response = Response(render_template("similarity/report.html", batch=batch, cards=cards, labels=TIER_LABELS,
-                                            thumbs=thumbs), mimetype="text/html")
-    response.headers["Content-Disposition"] = security.attachment(f"duplicates-{batch_id}.{fmt}")
+        response = Response(report.to_html(findings), mimetype="text/html")
+    response.headers["Content-Disposition"] = security.attachment(f"duplicates.{fmt}")  # what the link says
     return response
 
 
-def _thumb_base64(member):
-    path = storage().derived_path("thumb", member["sha256"])
-    return base64.b64encode(path.read_bytes()).decode() if path.exists() else ""
-
-
-def _json_report(cards, thresholds):
-    return {"model": current_app.config["MODEL"], "threshold": thresholds.cosine_similar, "level": thresholds.level,
-            "items": sum(len(c["members"]) for c in cards), "errors": [],
-            "groups": [{"kind": c["group"].tier, "score": c["group"].score, "signal": c["group"].signal,
-                        "items": [{"path": m["filename"], "width": m["width"], "height": m["height"],
-                                   "item_id": m["id"]} for m in c["members"]]} for c in cards]}
-
-
-def _csv_report(batch, cards):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["group", "item_id", "path", "score", "tier", "suggested_keeper"])
-    for number, card in enumerate(cards, start=1):
+def _report(batch, thresholds, with_thumbnails):
+    """The batch's groups, keepers, uniqueness and unreadable files as a report.Report."""
+    conn, model = get_db(), current_app.config["MODEL"]
+    scores = qs.batch_scores(conn, batch["id"], model)
+    groups = []
+    for card in batch_cards(batch, thresholds):
         keep_id, _reasons = review.keeper(review.with_sharpness(storage(), card["members"]))
-        for m in card["members"]:
-            writer.writerow(exporting.csv_cells([number, m["id"], m["filename"], card["group"].score,
-                                                 card["group"].tier, "yes" if m["id"] == keep_id else ""]))
-    return buffer.getvalue()
+        groups.append(report.ReportGroup(card["group"].tier, card["group"].score, card["group"].signal, [
+            report.ReportItem(m["filename"], m["width"], m["height"], scores.get(m["id"]), m.get("frames") or 1,
+                              _thumbnail(m) if with_thumbnails else None, m["id"], m["position_number"],
+                              m["id"] == keep_id) for m in card["members"]]))
+    errors = [{"path": e["filename"], "error": e["error"]} for e in qs.batch_feature_errors(conn, batch["id"], model)]
+    return report.Report(f"Duplicates and similar photos in “{batch['name']}”", model, thresholds,
+                         queries.count_items(conn, batch["id"]), groups, errors)
+
+
+def _thumbnail(member):
+    path = storage().derived_path("thumb", member["sha256"])
+    return path.read_bytes() if path.exists() else None
 
 
 audit_bp = Blueprint("audit", __name__)

@@ -9,13 +9,13 @@ from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
+from zeuge_lite.report import TIER_LABELS
 from zeuge_lite.plans import PLANS, plan_allows_similarity, require_similarity
 from zeuge_lite.similarity.grouping import PRESETS, Thresholds
 from zeuge_lite.views import memo, storage
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
-TIER_LABELS = {"exact": "exact copy", "near": "near-duplicate", "similar": "similar"}
 
 
 def _batch(batch_id, write=False):

@@ -1,0 +1,147 @@
+"""The one builder of duplicates.json, duplicates.csv and the self-contained duplicates.html, for `flask zeuge
+scan` and the web export alike. Plain data in, text out; no Flask here."""
+import base64
+import csv
+import html
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, UTC
+
+TIER_LABELS = {"exact": "exact copy", "near": "near-duplicate", "similar": "similar"}
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value safe to open in a spreadsheet: text that would start a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_cells(values):
+    """csv_cell over a row: a list, or a dict's values (for DictWriter)."""
+    if isinstance(values, dict):
+        return {name: csv_cell(value) for name, value in values.items()}
+    return [csv_cell(value) for value in values]
+
+
+@dataclass
+class ReportItem:
+    """One member of a group as a report shows it."""
+    path: str
+    width: int
+    height: int
+    uniqueness: float | None = None
+    pages: int = 1
+    thumbnail: bytes | None = None  # JPEG, for the HTML report
+    item_id: int | None = None      # web exports: the item's id and batch position
+    position: int | None = None
+    keeper: bool = False            # the suggested keeper of its group (web exports)
+
+
+@dataclass
+class ReportGroup:
+    """A group: its tier (kind), score, the signal that joined it, and its members."""
+    kind: str
+    score: float
+    signal: str
+    items: list
+
+
+@dataclass
+class Report:
+    """Everything a report says; keys of its JSON may be added, never changed (DESIGN §5)."""
+    title: str
+    model: str
+    thresholds: object
+    items: int
+    groups: list
+    errors: list = field(default_factory=list)   # {"path", "error"}
+    skipped: list = field(default_factory=list)  # {"path", "reason"}
+    plain: list = field(default_factory=list)    # paths of blank or plain pages
+    made_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def to_json(report):
+    """The public duplicates.json shape."""
+    return {"model": report.model, "threshold": report.thresholds.cosine_similar, "level": report.thresholds.level,
+            "made_at": report.made_at, "items": report.items, "errors": report.errors,
+            "skipped": sorted(report.skipped, key=lambda s: s["path"]), "plain": report.plain,
+            "groups": [{"kind": g.kind, "score": g.score, "signal": g.signal, "items": [_json_item(i) for i in g.items]}
+                       for g in report.groups]}
+
+
+def _json_item(item):
+    found = {"path": item.path, "width": item.width, "height": item.height, "uniqueness": item.uniqueness}
+    if item.pages > 1:
+        found["pages"] = item.pages  # a multi-page file: page 1 was compared
+    if item.item_id is not None:
+        found.update(item_id=item.item_id, position=item.position, suggested_keeper=item.keeper)
+    return found
+
+
+def to_csv(report):
+    """One row per group member: group, item id, path, score, tier, suggested keeper (formula cells made safe)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["group", "item_id", "path", "score", "tier", "suggested_keeper"])
+    for number, group in enumerate(report.groups, start=1):
+        for item in group.items:
+            writer.writerow(csv_cells([number, item.item_id if item.item_id is not None else "", item.path,
+                                       group.score, group.kind, "yes" if item.keeper else ""]))
+    return buffer.getvalue()
+
+
+def to_html(report):
+    """A one-file report (inline styles and thumbnails): when, with which settings, every group with its
+    suggested keeper, then the files not analysed."""
+    t = report.thresholds
+    settings = (f"model {html.escape(report.model)}; groups at the “{html.escape(t.level)}” level, visual "
+                f"similarity ≥ {round(t.cosine_similar * 100)} %, near-duplicate hash ≤ {t.hash_near} bits")
+    cards = "\n".join(_group_html(n, g) for n, g in enumerate(report.groups, start=1))
+    return _PAGE.format(title=html.escape(report.title), made_at=report.made_at, settings=settings,
+                        items=report.items, groups=len(report.groups),
+                        cards=cards or "<p>No duplicates or similar photos found.</p>", rest=_rest_html(report))
+
+
+def _group_html(number, group):
+    figures = "".join(_figure_html(item) for item in group.items)
+    return (f'<section class="group"><h2>Group {number}: {len(group.items)} photos · {round(group.score * 100)}% '
+            f'alike · <span class="tier {group.kind}">{TIER_LABELS.get(group.kind, group.kind)}</span> '
+            f'<small>({html.escape(group.signal)})</small></h2><div class="row">{figures}</div></section>')
+
+
+def _figure_html(item):
+    image = (f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(item.thumbnail).decode()}">'
+             if item.thumbnail else "")
+    where = f", position {item.position}" if item.position else ""
+    keeper = '<br><strong class="keep">suggested keeper</strong>' if item.keeper else ""
+    return (f"<figure>{image}<figcaption>{html.escape(item.path)}<br>{item.width}×{item.height}{where}{keeper}"
+            f"</figcaption></figure>")
+
+
+def _rest_html(report):
+    parts = []
+    if report.errors:
+        parts.append("<h2>Files that could not be read</h2><ul>" + "".join(
+            f"<li><code>{html.escape(e['path'])}</code>: {html.escape(e['error'])}</li>" for e in report.errors)
+            + "</ul>")
+    others = [s for s in report.skipped if not s["reason"].startswith("unreadable: ")]
+    if others:
+        parts.append("<h2>Files not analysed</h2><ul>" + "".join(
+            f"<li><code>{html.escape(s['path'])}</code>: {html.escape(s['reason'])}</li>" for s in others) + "</ul>")
+    if report.plain:
+        parts.append(f"<h2>{len(report.plain)} blank or plain pages (not grouped by likeness)</h2><ul>"
+                     + "".join(f"<li><code>{html.escape(p)}</code></li>" for p in report.plain) + "</ul>")
+    return "".join(parts)
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1d2327}} .group{{border:1px solid #d9dee2;
+border-radius:8px;padding:.5rem 1rem;margin:1rem 0}} .row{{display:flex;flex-wrap:wrap;gap:.75rem}}
+figure{{margin:0;width:170px;font-size:.8rem;word-break:break-all}} img{{max-width:160px;max-height:160px}}
+.tier{{padding:0 .4rem;border-radius:4px;background:#e8edf1}} .exact{{background:#fbe0dc}} .near{{background:#fff0c9}}
+.keep{{color:#1d6b2f}} h2{{font-size:1.05rem}}</style></head><body><h1>{title}</h1>
+<p>Made {made_at}; {settings}. {items} photos analysed; {groups} groups.</p>{cards}{rest}</body></html>"""
