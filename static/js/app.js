@@ -164,6 +164,7 @@
     "toggle-detail": function (button) {
       var detail = button.closest("li").querySelector(".detail");
       detail.hidden = !detail.hidden;
+      button.setAttribute("aria-expanded", String(!detail.hidden));
     },
     "side-by-side": sideBySide,
     "close-dialog": function (button) { button.closest("[role=alertdialog]").remove(); },
