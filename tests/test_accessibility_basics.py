@@ -52,3 +52,11 @@ def test_collapse_says_its_state_and_the_histogram_links_live_outside_the_pictur
     assert 'aria-hidden="true"' in chart and 'role="img"' not in chart
     assert all('tabindex="-1"' in link for link in re.findall(r"<a [^>]*>", chart))
     assert items.count('class="histogram-bins') == 1 and "items with uniqueness 0.0–0.1" in items
+
+
+def test_the_members_table_becomes_blocks_on_a_phone(client, analysed):
+    _batch, archive, _ids = analysed
+    page = client.get(f"/archives/{archive}").data.decode()
+    table = page[page.index('<table class="table stack members">'):]
+    table = table[:table.index("</table>")]
+    assert 'data-label="E-mail"' in table and "table.stack tr { display: block" in CSS
