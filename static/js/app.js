@@ -125,7 +125,10 @@
 (function () {
   "use strict";
   document.addEventListener("keydown", function (e) {
-    if (e.target.closest("input, textarea, select") || e.ctrlKey || e.metaKey || e.altKey) { return; }
+    // Single-key shortcuts act only while the focus is in the list of groups (WCAG 2.1.4): typing elsewhere on
+    // the page, or with a speech-input tool, never moves through the cards.
+    if (!e.target.closest("#group-list") || e.target.closest("input, textarea, select") ||
+        e.ctrlKey || e.metaKey || e.altKey) { return; }
     var cards = Array.from(document.querySelectorAll(".group-card"));
     if (!cards.length) { return; }
     var index = cards.indexOf(document.activeElement);
