@@ -60,6 +60,12 @@ class World:
     def logout(self):
         return self.client.post("/logout")
 
+    def own_batch(self, email, plan="pro", name="Box 1"):
+        """Register a user with an archive on a plan, log them in, make a batch; return (archive, batch)."""
+        _user, archive = self.user(email, plan)
+        self.login(email)
+        return archive, self.batch(archive, name)
+
     def batch(self, archive_id, name="Box 1"):
         return queries.create_batch(self.conn, archive_id, name)
 

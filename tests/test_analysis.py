@@ -34,9 +34,7 @@ def _photo(name):
 
 @pytest.fixture
 def batch(world):
-    _user, archive = world.user("an@x.org", plan="pro")
-    world.login("an@x.org")
-    batch_id = world.batch(archive)
+    archive, batch_id = world.own_batch("an@x.org")
     kodim05 = _photo("kodak-kodim05.png")
     world.upload(batch_id,
                  ("kodim05.png", (PHOTOS_DIR / "kodak-kodim05.png").read_bytes()),
@@ -266,9 +264,7 @@ def test_similar_items_look_further_when_other_archives_crowd_the_candidates(con
 
 def test_tier_labels_say_exact_only_for_the_same_picture(client, world, immediate):
     from PIL import ImageEnhance
-    _user, archive = world.user("tiers@x.org", plan="pro")
-    world.login("tiers@x.org")
-    batch_id = world.batch(archive)
+    archive, batch_id = world.own_batch("tiers@x.org")
     original = _photo("kodak-kodim23.png")
     variants = {"reencoded.jpg": _jpeg(original.resize((384, 256)), 75),
                 "sepia.jpg": _jpeg(ImageOps.colorize(ImageOps.grayscale(original), "#2e1f0f", "#f5e6c8")),

@@ -152,9 +152,7 @@ def _tagged_jpeg(image, make, model, taken, caption):
 def group(world, client, conn):
     """An analysed batch with one group of three copies whose files say different things."""
     huey.immediate = True
-    _user, archive = world.user("cmp@x.org")
-    world.login("cmp@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("cmp@x.org")
     photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB")
     world.upload(batch, ("master.png", (PHOTOS_DIR / "kodak-kodim05.png").read_bytes()),
                  ("canon.jpg", _tagged_jpeg(photo.resize((576, 384)), "Canon", "Canon EOS R5",

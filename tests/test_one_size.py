@@ -21,9 +21,7 @@ ROTATED = Path(__file__).parent / "corpus" / "pentax-rotated.jpg"  # stored 240 
 @pytest.fixture
 def rotated(world, client, conn):
     huey.immediate = True
-    _user, archive = world.user("size@x.org")
-    world.login("size@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("size@x.org")
     data = ROTATED.read_bytes()
     world.upload(batch, ("rotated.jpg", data), ("copy.jpg", data + b"\0"))  # same pixels, another file
     client.post(f"/batches/{batch}/similarity/run")

@@ -10,9 +10,7 @@ def test_counts_read_as_words():
 
 
 def test_cut_names_carry_the_whole_name_and_scripts_load_where_needed(client, world):
-    _user, archive = world.user("pages@x.org")
-    world.login("pages@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("pages@x.org")
     long_name = "a-very-long-file-name-from-a-scanner-0001.png"
     world.upload(batch, (long_name, image_bytes("PNG")))
     grid = client.get(f"/batches/{batch}/items").data.decode()

@@ -94,9 +94,7 @@ def test_scan_lists_plain_pages_apart_and_never_groups_them(runner, tmp_path):
 @pytest.fixture
 def plain_batch(world, client, conn):
     huey.immediate = True
-    _user, archive = world.user("plain@x.org")
-    world.login("plain@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("plain@x.org")
     squares = [(f"square-{n}.png", _png(Image.new("RGB", (300, 400), c))) for n, c in enumerate(COLOURS)]
     world.upload(batch, *squares, ("photo.png", (PHOTOS_DIR / "kodak-kodim05.png").read_bytes()),
                  ("photo-small.png", _png(Image.open(PHOTOS_DIR / "kodak-kodim05.png").resize((384, 256)))))

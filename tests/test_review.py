@@ -21,9 +21,7 @@ from zeuge_lite.tasks import huey
 def analysed(world, client, conn):
     """A pro batch with a three-copy group of kodim05 (best: the PNG) and other photos, analysed."""
     huey.immediate = True
-    _user, archive = world.user("rev@x.org")
-    world.login("rev@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("rev@x.org")
     kodim05 = _photo("kodak-kodim05.png")
     world.upload(batch, ("first.png", (PHOTOS_DIR / "kodak-kodim23.png").read_bytes()),
                  ("small.jpg", _jpeg(kodim05.resize((384, 256)), 70)),
@@ -228,9 +226,7 @@ def test_items_grid_sorts_and_filters_by_uniqueness_with_a_histogram(client, ana
 
 
 def test_uniqueness_histogram_bins(world, conn):
-    _user, archive = world.user("bins@x.org")
-    world.login("bins@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("bins@x.org")
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 250, 0)]
     items = [r["item_id"] for r in world.upload(batch, *[(f"{n}.png", image_bytes("PNG", color=c))
                                                           for n, c in enumerate(colours)])]
@@ -269,9 +265,7 @@ def test_a_stale_card_or_double_click_changes_nothing_and_says_so(client, conn, 
 
 
 def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app, client, world, conn):
-    _user, archive = world.user("series@x.org")
-    world.login("series@x.org")
-    batch = world.batch(archive)
+    archive, batch = world.own_batch("series@x.org")
     ids = [r["item_id"] for r in world.upload(batch, ("one.png", image_bytes("PNG", color=(10, 90, 200))),
                                                ("two.png", image_bytes("PNG", color=(200, 90, 10))))]
     qs.save_pairs(conn, batch, app.config["MODEL"], [(ids[0], ids[1], 0.80, 30, 0, 0, None, None, None, 0, None)])

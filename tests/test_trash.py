@@ -157,9 +157,7 @@ def test_viewers_cannot_open_the_trash(client, world, conn, box):
 def test_a_restored_item_is_back_in_its_group_at_once_and_a_run_recomputes_no_features(client, conn, world):
     huey.immediate = True
     try:
-        _user, archive = world.user("scores@x.org")
-        world.login("scores@x.org")
-        batch = world.batch(archive)
+        archive, batch = world.own_batch("scores@x.org")
         world.upload(batch, ("kodim23.png", (PHOTOS_DIR / "kodak-kodim23.png").read_bytes()),
                      ("copy.jpg", _jpeg(_photo("kodak-kodim23.png"), 80)),
                      ("coffee.png", (PHOTOS_DIR / "skimage-coffee.png").read_bytes()))
