@@ -13,6 +13,7 @@ from zeuge_lite.similarity.embedding import l2_normalise, model_spec
 from zeuge_lite.similarity.features import Features
 from zeuge_lite import tasks
 from zeuge_lite.tasks import huey
+from tests.conftest import image_bytes
 
 
 @pytest.fixture
@@ -179,12 +180,14 @@ def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
 
 def _similarity_routes(app):
     return [(rule, method) for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith(("similarity.", "review.")) and rule.endpoint != "similarity.tab"
+            if rule.endpoint.split(".")[0] in ("similarity", "review", "exports", "similar")
+            and rule.endpoint != "similarity.tab"
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
 
 
-def _fill(rule, batch_id):
-    return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<key>", "1-2")
+def _fill(rule, batch_id, item_id):
+    return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<int:item_id>", str(item_id))
+            .replace("<key>", "1-2")
             .replace("<any(json, html, csv):fmt>", "json").replace("<any(exact, near):tier>", "exact"))
 
 
@@ -192,10 +195,11 @@ def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, cli
     _user, archive = world.user("free@x.org", plan="free")
     world.login("free@x.org")
     batch_id = world.batch(archive)
+    [uploaded] = world.upload(batch_id, ("one.jpg", image_bytes()))
     routes = _similarity_routes(app)
-    assert len(routes) >= 12
+    assert len(routes) >= 12 and any("<int:item_id>" in rule.rule for rule, _method in routes)
     for rule, method in routes:
-        response = client.open(_fill(rule, batch_id), method=method)
+        response = client.open(_fill(rule, batch_id, uploaded["item_id"]), method=method)
         assert response.status_code == 402 and b"upgrade-prompt" in response.data, rule.rule
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from zeuge_lite import queries, trash
+from zeuge_lite import analysis, queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
 from zeuge_lite.metadata import embedded
+from zeuge_lite.report import TIER_LABELS
 from zeuge_lite.similarity import exact
 from zeuge_lite.similarity.decode import decode_rgb, open_image
 from zeuge_lite.similarity.grouping import RELATED_COSINE, Thresholds
@@ -51,6 +52,30 @@ def with_sharpness(storage, members):
         except OSError:
             member["sharpness"] = None
     return members
+
+
+def cards(conn, batch_id, found):
+    """Group cards (group, tier label, members in batch order with positions, key) for [(Group, item ids)]."""
+    wanted = {i for _group, ids in found for i in ids}
+    items = {item["id"]: item for item in queries.items_by_ids(conn, batch_id, wanted)}
+    built = []
+    for group, ids in found:
+        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position_number"])
+        if len(members) > 1:
+            built.append({"group": group, "tier_label": TIER_LABELS[group.tier], "members": members,
+                          "key": group_key(m["id"] for m in members)})
+    return built
+
+
+def expanded_card(conn, storage, model, archive_id, members, thresholds):
+    """What an expanded card shows: members with sharpness, the suggested keeper and why, score, tier, signal."""
+    members = with_sharpness(storage, members)
+    keep_id, reasons = keeper(members) if len(members) > 1 else (None, [])
+    summary = analysis.describe_members(conn, model, [m["id"] for m in members], thresholds,
+                                        qr.dismissed_pairs(conn, archive_id))
+    return {"members": members, "key": group_key(m["id"] for m in members), "keep_id": keep_id,
+            "reasons": reasons, "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None,
+            "series": summary is not None and summary.tier == "similar"}  # similar is not a copy: nothing ticked
 
 
 def keeper(members):

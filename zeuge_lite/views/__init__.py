@@ -1,6 +1,9 @@
 """Blueprints, one per area, and the helpers they share."""
 from flask import current_app, request, url_for
 
+from zeuge_lite.access import batch_or_404
+from zeuge_lite.plans import require_similarity
+from zeuge_lite.similarity.grouping import PRESETS, Thresholds
 from zeuge_lite.storage import Storage, sweep_partial_files
 
 
@@ -33,6 +36,23 @@ def url_pattern(endpoint, slot, **values):
     return url_for(endpoint, **values, **{slot: _SLOT}).replace(str(_SLOT), "{}")
 
 
+def similarity_batch(batch_id, write=False):
+    """The batch, if the user may see it (404 otherwise) and its archive's plan includes similarity (402)."""
+    batch = batch_or_404(batch_id, write=write)
+    require_similarity(batch)
+    return batch
+
+
+def thresholds_from(args):
+    """Thresholds from the level preset and the optional similarity slider (percent)."""
+    base = PRESETS.get(args.get("level", "similar"), PRESETS["similar"])
+    try:
+        percent = float(args.get("threshold", ""))
+    except ValueError:
+        return base
+    return Thresholds(**{**base.__dict__, "cosine_similar": min(max(percent, 55.0), 99.0) / 100.0})
+
+
 def plural(count, word, many=None):
     """'1 batch', '3 batches': a count with its noun (many: the plural when it is not word + 's')."""
     return f"{count} {word if count == 1 else many or word + 's'}"
@@ -44,12 +64,11 @@ def init_app(app):
     from zeuge_lite import plans
     from zeuge_lite.memo import Memo
     app.extensions["memo"] = Memo()
-    from zeuge_lite.views import archives, batches, errors, items, plain, review, similarity, trash
+    from zeuge_lite.views import (archives, audit_log, batches, errors, exports, items, lookup, plain, review,
+                                  similarity, trash)
     errors.init_app(app)
-    for module in (archives, batches, items, similarity, review, trash, plain):
+    for module in (archives, batches, items, similarity, review, exports, lookup, audit_log, trash, plain):
         app.register_blueprint(module.bp)
-    app.register_blueprint(review.audit_bp)
-    app.register_blueprint(review.items_bp)
     app.add_template_global(view_state)
     app.add_template_global(url_pattern)
     app.add_template_filter(plural)
