@@ -3,6 +3,7 @@ compare and consolidation, exports, audit log; viewers, CSRF."""
 import csv
 import io
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from PIL import ImageFilter
@@ -275,6 +276,27 @@ def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app
     assert card.index("Place together") < card.index("Delete selected") and "Keep suggested" not in card
 
 
+def test_the_slider_and_presets_agree_with_the_cards(app, client, world, conn):
+    archive, batch = world.own_batch("slider@x.org")
+    ids = [r["item_id"] for r in world.upload(batch, *((f"{n}.png", image_bytes("PNG", color=(40 * n, 90, 10)))
+                                                        for n in range(4)))]
+    qs.save_pairs(conn, batch, app.config["MODEL"], [(ids[0], ids[1], 0.80, 30, 0, 0, None, None, None, 0, None),
+                                                     (ids[2], ids[3], 0.66, 30, 0, 0, None, None, None, 0, None)])
+
+    def shown(query):
+        page = client.get(f"/batches/{batch}/similarity/groups?{query}").data.decode()
+        return page, [int(n) for n in re.findall(r"photos · (\d+)% alike", page)]
+    for percent, expected in ((None, [80]), (65, [80, 66]), (82, []), (99, [])):
+        page, scores = shown(f"threshold={percent}" if percent else "")
+        assert scores == expected, percent
+        slider = min(max(percent or 74, 60), 84)
+        assert f'name="threshold" min="60" max="84" step="1" value="{slider}"' in page
+        assert all(score >= slider for score in scores)
+    near, scores = shown("level=near&threshold=65")
+    assert scores == [] and "Choose “Similar photos” to include series." in near
+    assert re.search(r'name="threshold"[^>]*disabled', near)
+
+
 def test_overview_and_resolve_all_keep_each_keeper_and_trash_the_rest(client, conn, analysed):
     batch, archive, ids = analysed
     listing = client.get(f"/batches/{batch}/similarity/groups").data.decode()
@@ -297,7 +319,15 @@ def test_overview_and_resolve_all_keep_each_keeper_and_trash_the_rest(client, co
 def test_the_groups_fragment_answers_with_every_view_state(client, analysed):
     batch, _archive, _ids = analysed
     for query in ("level=exact&threshold=74&tier=&sort=score", "tier=near&sort=size&page=1", "open=1-2&tier=exact"):
-        assert client.get(f"/batches/{batch}/similarity/groups?{query}").status_code == 200, query
+        response = client.get(f"/batches/{batch}/similarity/groups?{query}")
+        assert response.status_code == 200, query
+        path, _, pushed = response.headers["HX-Replace-Url"].partition("?")
+        asked = {k: v for k, v in parse_qs(query, keep_blank_values=True).items() if k != "page"}  # not state
+        assert path == f"/batches/{batch}/similarity" and parse_qs(pushed, keep_blank_values=True) == asked
+    reload = client.get(f"/batches/{batch}/similarity?tier=near&sort=size&level=near").data.decode()
+    loads = re.search(r'id="groups" hx-get="([^"]+)"', reload).group(1).replace("&amp;", "&")
+    groups = client.get(loads).data.decode()
+    assert re.search(r'<option value="near"\s+selected', groups) and re.search(r'value="size"\s+selected', groups)
 
 
 def test_find_says_not_in_the_batch_for_an_unrelated_photo_and_lists_no_weak_matches(client, analysed):

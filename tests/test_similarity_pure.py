@@ -82,6 +82,16 @@ def test_levels_and_threshold_change_groups_without_new_features():
     assert members(Thresholds(level="near")) == [[0, 1], [2, 3]]
     assert members(Thresholds(level="similar")) == [[0, 1], [2, 3], [4, 5]]
     assert members(Thresholds(cosine_similar=0.8)) == [[0, 1], [2, 3]]
+
+
+def test_no_series_reads_less_than_the_slider_asks():
+    # A chain 0~1~2 whose ends are merely related: linked at 0.74, its mean score (0.73) is below 0.74.
+    pairs = [_pair(0, 1, 0.76, 30), _pair(1, 2, 0.76, 30), _pair(0, 2, 0.66, 30), _pair(3, 4, 0.95, 30)]
+    for slider in (0.74, 0.70, 0.62):
+        groups = group_items(pairs, Thresholds(cosine_similar=slider))
+        assert all(g.score >= slider for g in groups if g.tier == "similar")
+    assert [g.members for g in group_items(pairs, Thresholds(cosine_similar=0.74))] == [[3, 4]]
+    assert [g.members for g in group_items(pairs, Thresholds(cosine_similar=0.70))] == [[3, 4], [0, 1, 2]]
     assert pair_tier(_pair(0, 1, 0.1, 9), Thresholds()) is None
     assert pair_tier(Pair(0, 1, 0.7, 0, False, turned=True), Thresholds()) == "near"  # a turned re-scan
 

@@ -30,6 +30,7 @@ RELATED_COSINE = 0.60  # below this, two photos are unrelated and must not share
 # A photo pair whose details verified (similarity/verification.py) links this far below the visual threshold:
 # the geometry says it is the same picture (re-scans turned + framed + toned sit at cosine 0.62-0.73).
 VERIFIED_MARGIN = 0.10
+VERIFIED_FLOOR = Thresholds.cosine_similar - VERIFIED_MARGIN
 # Two pages whose check failed are unrelated, unless their matches still cover this share of the ink: then
 # verified links may complete a group of re-scans around them (one pair of four at coverage 0.28 no longer
 # splits it). Verified links alone join pages, so no hard negative joins this way (docs-dev: F1 0.927 ->
@@ -85,7 +86,9 @@ def pair_tier(pair, t):
         tier = "exact"  # the same picture; a tinted or grey copy with the same hash is a near-duplicate
     elif pair.text or pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
         tier = "near"  # a verified text pair is the same page re-scanned
-    elif pair.cosine >= t.cosine_similar or (pair.verified and pair.cosine >= t.cosine_similar - VERIFIED_MARGIN):
+    elif pair.verified and pair.cosine >= VERIFIED_FLOOR:
+        tier = "near"  # the details say "the same picture": a re-scan turned, framed or toned, not a series
+    elif pair.cosine >= t.cosine_similar:
         tier = "similar"
     else:
         return None
@@ -206,8 +209,14 @@ def group_items(pairs, t=Thresholds()):
             for item in mb:
                 cluster_of[item] = ca
             cluster_of[a] = ca
-    return sorted((_describe(sorted(m), relation, t) for m in members.values() if len(m) > 1),
-                  key=lambda g: (-g.score, g.members))
+    groups = (_describe(sorted(m), relation, t) for m in members.values() if len(m) > 1)
+    return sorted((g for g in groups if shown_at(g, t)), key=lambda g: (-g.score, g.members))
+
+
+def shown_at(group, t):
+    """Whether a group is shown at thresholds t: a series ("similar") only if its score reaches the similarity the
+    slider asks for, so no card reads less than the slider; copies are found by their own evidence."""
+    return group.tier != "similar" or group.score >= t.cosine_similar
 
 
 def _key(x, y):

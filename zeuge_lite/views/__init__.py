@@ -43,14 +43,18 @@ def similarity_batch(batch_id, write=False):
     return batch
 
 
+SERIES_PERCENT = (60, 84)  # the slider's range: below, photos are unrelated; from 85 %, near-duplicates
+
+
 def thresholds_from(args):
-    """Thresholds from the level preset and the optional similarity slider (percent)."""
+    """Thresholds from the level preset and the optional slider: how alike (percent) a similar series must be."""
     base = PRESETS.get(args.get("level", "similar"), PRESETS["similar"])
     try:
         percent = float(args.get("threshold", ""))
     except ValueError:
         return base
-    return Thresholds(**{**base.__dict__, "cosine_similar": min(max(percent, 55.0), 99.0) / 100.0})
+    low, high = SERIES_PERCENT
+    return Thresholds(**{**base.__dict__, "cosine_similar": min(max(percent, low), high) / 100.0})
 
 
 def plural(count, word, many=None):

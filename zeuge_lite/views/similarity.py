@@ -1,7 +1,7 @@
 """The Similarity tab: start a run, live progress, groups. Every endpoint here checks the plan on the server."""
 from datetime import datetime, UTC
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from zeuge_lite import analysis, review
@@ -11,7 +11,7 @@ from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.report import TIER_LABELS
 from zeuge_lite.plans import PLANS, plan_allows_similarity
-from zeuge_lite.views import memo, similarity_batch, storage, thresholds_from
+from zeuge_lite.views import memo, similarity_batch, storage, thresholds_from, view_state
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
@@ -107,14 +107,17 @@ def groups(batch_id):
     page = max(1, request.args.get("page", 1, type=int))
     template = "similarity/_group_cards.html" if page > 1 else "similarity/_groups.html"
     conn = get_db()
-    return render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
+    response = make_response(render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
                            overview=batch_overview(batch, thresholds) if page == 1 else None,
                            cards=cards_of(batch, shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]),
                            page_size=PAGE_SIZE, more=len(shown) > page * PAGE_SIZE, tier=tier,
                            sort=request.args.get("sort", "score"), open_key=request.args.get("open", ""),
                            writable=can_write(batch),
                            errors=qs.batch_feature_errors(conn, batch_id, current_app.config["MODEL"]),
-                           dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id)))
+                           dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id))))
+    if page == 1:  # the tab's own URL carries the view state, so a reload or a shared link shows the same groups
+        response.headers["HX-Replace-Url"] = url_for("similarity.tab", batch_id=batch_id, **view_state("page"))
+    return response
 
 
 def batch_groups(batch, thresholds):
