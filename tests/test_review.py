@@ -276,6 +276,19 @@ def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app
     assert card.index("Place together") < card.index("Delete selected") and "Keep suggested" not in card
 
 
+def test_side_by_side_labels_the_keeper_and_the_candidate_or_shows_the_two_ticked(client, analysed):
+    batch, _archive, ids = analysed
+    url = f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}/side-by-side"
+    default = client.get(url).data.decode()
+    caption = r'<figcaption><strong>([^<]+)</strong>: <span class="filename">([^<]+)</span> · (\d+) × (\d+) px'
+    captions = re.findall(caption, default)
+    assert [c[:2] for c in captions][0] == ("Suggested keeper", "master.png") and captions[1][0] == "Candidate"
+    assert captions[0][2:] == ("768", "512") and "Close side by side" in default and 'data-zoom="1"' in default
+    ticked = client.get(f"{url}?item={ids['small.jpg']}&item={ids['blurred.jpg']}").data.decode()
+    assert re.findall(r'class="filename">([^<]+)<', ticked) == ["small.jpg", "blurred.jpg"]
+    assert "Suggested keeper" not in ticked.split("sbs-row")[1]
+
+
 def test_the_slider_and_presets_agree_with_the_cards(app, client, world, conn):
     archive, batch = world.own_batch("slider@x.org")
     ids = [r["item_id"] for r in world.upload(batch, *((f"{n}.png", image_bytes("PNG", color=(40 * n, 90, 10)))

@@ -78,6 +78,16 @@ def expanded_card(conn, storage, model, archive_id, members, thresholds):
             "series": summary is not None and summary.tier == "similar"}  # similar is not a copy: nothing ticked
 
 
+def side_by_side_pair(members, keep_id, ticked):
+    """[(role, member)] for two panes: the two ticked members, else the keeper (or first) and the first other."""
+    chosen = [m for m in members if m["id"] in ticked]
+    if len(chosen) != 2:
+        first = next((m for m in members if m["id"] == keep_id), members[0])
+        chosen = [first, next(m for m in chosen + members if m is not first)]
+    chosen.sort(key=lambda m: m["id"] != keep_id)  # the keeper on the left
+    return [("suggested keeper" if m["id"] == keep_id else "candidate", m) for m in chosen]
+
+
 def keeper(members):
     """(item id to keep, reasons) for a group's members."""
     return suggest_keeper([Candidate(m["id"], m["width"], m["height"], m["format"], m["bit_depth"],

@@ -143,22 +143,29 @@
     }
   });
 
-  function sideBySide(button) {
-    var key = button.dataset.key;
-    var box = document.getElementById("sbs-" + key);
-    var checked = Array.from(document.querySelectorAll("#members-" + key + " figure"));
-    var chosen = checked.filter(function (f) { var c = f.querySelector("input"); return c && c.checked; });
-    var pair = (chosen.length === 2 ? chosen : checked.slice(0, 2)).map(function (f) { return f.querySelector("img").src; });
-    box.innerHTML = '<label>Zoom <input type="range" min="1" max="4" step="0.25" value="1"></label><div class="sbs-row">' +
-      pair.map(function (src) { return '<div class="sbs-pane"><img src="' + src + '" alt=""></div>'; }).join("") + "</div>";
-    var panes = box.querySelectorAll(".sbs-pane");
-    box.querySelector("input").addEventListener("input", function (ev) {
-      panes.forEach(function (p) { p.querySelector("img").style.width = (100 * ev.target.value) + "%"; });
+  // Side by side (server-rendered panes): one zoom for both panes, and panning one pans the other.
+  function sideBySideZoom(button) {
+    var box = button.closest("[data-sbs]");
+    box.querySelectorAll("[data-action=sbs-zoom]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b === button));
     });
-    panes.forEach(function (p) { p.addEventListener("scroll", function () {
-      panes.forEach(function (q) { if (q !== p) { q.scrollTop = p.scrollTop; q.scrollLeft = p.scrollLeft; } });
-    }); });
-    box.hidden = false;
+    box.querySelectorAll(".sbs-pane img").forEach(function (img) {
+      var zoom = button.dataset.zoom;
+      img.style.width = zoom === "fit" ? "100%" : (img.naturalWidth * Number(zoom)) + "px";
+      img.style.maxWidth = zoom === "fit" ? "100%" : "none";
+    });
+  }
+  document.addEventListener("scroll", function (e) {
+    var pane = e.target.closest && e.target.closest(".sbs-pane");
+    if (!pane) { return; }
+    pane.closest("[data-sbs]").querySelectorAll(".sbs-pane").forEach(function (other) {
+      if (other !== pane) { other.scrollTop = pane.scrollTop; other.scrollLeft = pane.scrollLeft; }
+    });
+  }, true);
+  function sideBySideClose(button) {
+    var opener = document.getElementById(button.dataset.opener);
+    button.closest("[data-sbs]").remove();
+    if (opener) { opener.focus(); }
   }
 
   // The templates carry no inline handlers (the Content-Security-Policy forbids them): buttons name their
@@ -169,7 +176,8 @@
       detail.hidden = !detail.hidden;
       button.setAttribute("aria-expanded", String(!detail.hidden));
     },
-    "side-by-side": sideBySide,
+    "sbs-zoom": sideBySideZoom,
+    "sbs-close": sideBySideClose,
     "close-dialog": function (button) { button.closest("[role=alertdialog]").remove(); },
   };
   document.addEventListener("click", function (e) {

@@ -87,8 +87,19 @@ def test_review_flow(tmp_path, page):
         expect(kodim05.locator("table.compare")).to_contain_text("width")
         kodim05 = page.locator("#" + kodim05.get_attribute("id"))  # the same card while its detail is hidden
         kodim05.get_by_role("button", name="Side by side").click()
-        expect(kodim05.locator(".side-by-side img")).to_have_count(2)
-        kodim05.locator(".side-by-side input[type=range]").fill("2")
+        panes = kodim05.locator(".side-by-side .sbs-pane")
+        expect(panes).to_have_count(2)
+        expect(kodim05.locator(".side-by-side figcaption").first).to_contain_text("Suggested keeper")
+        kodim05.get_by_role("button", name="2×").click()
+        expect(kodim05.get_by_role("button", name="2×")).to_have_attribute("aria-pressed", "true")
+        expect(kodim05.get_by_role("button", name="Fit")).to_have_attribute("aria-pressed", "false")
+        panes.first.evaluate("pane => { pane.scrollTop = 120; pane.scrollLeft = 80; }")  # the other pane follows
+        page.wait_for_function("() => [...document.querySelectorAll('.sbs-pane')].every("
+                               "p => p.scrollTop === 120 && p.scrollLeft === 80)")
+        screenshot(page, "23-side-by-side")
+        kodim05.get_by_role("button", name="Close side by side").click()
+        expect(panes).to_have_count(0)
+        expect(kodim05.get_by_role("button", name="Side by side")).to_be_focused()
         kodim05.get_by_role("button", name="Collapse / expand").click()
         expect(kodim05.locator(".detail")).to_be_hidden()
         kodim05.get_by_role("button", name="Collapse / expand").click()

@@ -65,10 +65,7 @@ def _chosen(members):
     if values.get("keep") == "suggested":
         keep_id, _reasons = review.keeper(review.with_sharpness(storage(), members))
         return [m for m in members if m["id"] != keep_id]
-    try:
-        picked = {int(v) for v in values.getlist("item")}
-    except ValueError:
-        abort(400)
+    picked = _ticked()
     chosen = [m for m in members if m["id"] in picked]
     if not chosen or len(chosen) == len(members) and values.get("confirm_all") != "yes":
         abort(422, "Choose the copies to delete; at least one copy of a group stays unless you confirm all.")
@@ -150,6 +147,23 @@ def compare(batch_id, key):
     context = card_context(batch, _members(batch, key))
     return render_template("similarity/_compare.html", rows=review.compare_rows(context["members"]),
                            copyable=review.COPYABLE, **context)
+
+
+@bp.route("/<int:batch_id>/similarity/group/<key>/side-by-side")
+@login_required
+def side_by_side(batch_id, key):
+    """Two members in labelled panes that zoom and pan together: the two ticked, else the keeper and another."""
+    batch = similarity_batch(batch_id)
+    context = card_context(batch, _members(batch, key))
+    return render_template("similarity/_side_by_side.html", panes=review.side_by_side_pair(
+        context["members"], context["keep_id"], _ticked()), **context)
+
+
+def _ticked():
+    try:
+        return {int(v) for v in request.values.getlist("item")}
+    except ValueError:
+        abort(400)
 
 
 @bp.route("/<int:batch_id>/similarity/group/<key>/copy", methods=("POST",))
