@@ -16,4 +16,6 @@ def test_cut_names_carry_the_whole_name_and_scripts_load_where_needed(client, wo
     grid = client.get(f"/batches/{batch}/items").data.decode()
     assert f'title="{long_name}"' in grid and "sortable-1.15.7.min.js" in grid
     assert "sortable" not in client.get(f"/archives/{archive}").data.decode()
+    assert "sortable-1.15.7" not in client.get(f"/batches/{batch}/upload").data.decode()  # other tabs drag nothing
     assert 'rel="icon"' in grid and client.get("/static/favicon.svg").status_code == 200
+    assert client.get("/favicon.ico").headers["Location"].endswith("/static/favicon.svg")

@@ -1,5 +1,5 @@
 """Blueprints, one per area, and the helpers they share."""
-from flask import current_app, request, url_for
+from flask import current_app, redirect, request, url_for
 
 from zeuge_lite.access import batch_or_404
 from zeuge_lite.plans import require_similarity
@@ -62,6 +62,11 @@ def plural(count, word, many=None):
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
+def _favicon():
+    # Browsers and tools ask for /favicon.ico whatever the page's <link rel=icon> says.
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 def init_app(app):
     """Register every blueprint, the template helpers and the plan check's error handler; clear the .part
     files a crash left in the storage (every process starts here: web, worker, `flask init-db`)."""
@@ -73,6 +78,7 @@ def init_app(app):
     errors.init_app(app)
     for module in (archives, batches, items, similarity, review, exports, lookup, audit_log, trash, plain):
         app.register_blueprint(module.bp)
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.add_template_global(view_state)
     app.add_template_global(url_pattern)
     app.add_template_filter(plural)
