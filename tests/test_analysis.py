@@ -1,6 +1,7 @@
 """Analysis runs (huey in immediate mode here; a real consumer runs in tests/e2e): features, groups,
 incremental re-runs, one active run per batch, cancel, stalled workers, per-item failures, plan checks."""
 import io
+import re
 
 import numpy as np
 import pytest
@@ -284,6 +285,7 @@ def test_tier_labels_say_exact_only_for_the_same_picture(client, world, immediat
     for name in variants:
         key = "-".join(str(i) for i in sorted((ids["original.png"], ids[name])))
         card = client.get(f"/batches/{batch_id}/similarity/group/{key}").data.decode()
+        assert re.search(r"photos · \d\d% alike", card), name  # 100 % is an identical file, not a copy of it
         labels[name] = "exact copy" if "exact copy" in card else "near-duplicate" if "near-duplicate" in card \
             else "similar" if ">similar<" in card else "?"
     assert labels["reencoded.jpg"] == "exact copy"

@@ -173,3 +173,8 @@ def test_pixels_decide_exact_copies_of_real_photos():
     pairs = exact.confirm_exact([_pair(0, 1, 0.99, 1), _pair(0, 2, 0.9, 3), _pair(1, 2, 0.9, 20)],
                                 {0: base, 1: thumb(half), 2: thumb(ImageOps.grayscale(original))}.get, 4)
     assert [p.pixel_equal for p in pairs] == [True, False, None]
+
+
+def test_a_percent_reads_100_only_for_an_identical_picture_and_a_threshold_reads_itself():
+    from zeuge_lite.report import percent
+    assert (percent(1.0), percent(0.99996), percent(0.74), percent(0.7399), percent(0.0)) == (100, 99, 74, 73, 0)

@@ -4,6 +4,7 @@ import base64
 import csv
 import html
 import io
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 
@@ -11,6 +12,12 @@ TIER_LABELS = {"exact": "exact copy", "near": "near-duplicate", "similar": "simi
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def percent(score):
+    """A similarity as the whole percent an archivist reads, rounded down: only an identical picture reads 100 %
+    (a turned copy at 0.9996 reads 99 %), and a score at a threshold reads the threshold."""
+    return max(0, min(100, math.floor(score * 100 + 1e-6)))
 
 
 def csv_cell(value):
@@ -108,7 +115,7 @@ def to_html(report):
 
 def _group_html(number, group):
     figures = "".join(_figure_html(item) for item in group.items)
-    return (f'<section class="group"><h2>Group {number}: {len(group.items)} photos · {round(group.score * 100)}% '
+    return (f'<section class="group"><h2>Group {number}: {len(group.items)} photos · {percent(group.score)}% '
             f'alike · <span class="tier {group.kind}">{TIER_LABELS.get(group.kind, group.kind)}</span> '
             f'<small>({html.escape(group.signal)})</small></h2><div class="row">{figures}</div></section>')
 

@@ -3,6 +3,7 @@ from flask import current_app, redirect, request, url_for
 
 from zeuge_lite.access import batch_or_404
 from zeuge_lite.plans import require_similarity
+from zeuge_lite.report import percent
 from zeuge_lite.similarity.grouping import PRESETS, Thresholds
 from zeuge_lite.storage import Storage, sweep_partial_files
 
@@ -82,5 +83,6 @@ def init_app(app):
     app.add_template_global(view_state)
     app.add_template_global(url_pattern)
     app.add_template_filter(plural)
+    app.add_template_filter(percent)
     plans.init_app(app)
     sweep_partial_files(app.config["STORAGE_DIR"])
