@@ -80,6 +80,7 @@ def test_a_verified_photo_links_a_little_below_the_visual_threshold_as_a_near_du
     assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), t) == "near"  # a re-scan, not a series
     assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), Thresholds(level="exact")) is None
     assert pair_tier(Pair(0, 1, 0.60, 20, False, verified=True, inliers=90), t) is None  # below the verified floor
+    assert pair_tier(Pair(0, 1, 0.80, 20, False, verified=True, inliers=90), t) == "similar"  # alike anyway: a series
     assert pair_tier(Pair(0, 1, 0.68, 20, False), t) is None
     assert pair_tier(Pair(0, 1, 0.80, 20, False, verified=False, inliers=2), t) is None
 

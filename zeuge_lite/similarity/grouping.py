@@ -86,8 +86,8 @@ def pair_tier(pair, t):
         tier = "exact"  # the same picture; a tinted or grey copy with the same hash is a near-duplicate
     elif pair.text or pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
         tier = "near"  # a verified text pair is the same page re-scanned
-    elif pair.verified and pair.cosine >= VERIFIED_FLOOR:
-        tier = "near"  # the details say "the same picture": a re-scan turned, framed or toned, not a series
+    elif pair.verified and VERIFIED_FLOOR <= pair.cosine < Thresholds.cosine_similar:
+        tier = "near"  # only the details link them: a re-scan turned, framed or toned (a series looks more alike)
     elif pair.cosine >= t.cosine_similar:
         tier = "similar"
     else:
