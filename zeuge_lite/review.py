@@ -113,7 +113,7 @@ def place_together(conn, batch, members, user_id):
         order = queries.item_ids_in_order(conn, batch["id"])
         new_order = together_order(order, members)
         queries.set_order(conn, batch["id"], new_order)
-        _log(conn, batch, user_id, "place together", f"placed {len(members)} items next to each other", members)
+        _log(conn, batch, user_id, "place together", f"placed {_names(members)} next to each other", members)
     positions = [new_order.index(m["id"]) + 1 for m in members]
     return min(positions), max(positions)
 
@@ -122,7 +122,7 @@ def dismiss(conn, batch, members, user_id, member_id=None):
     """Mark a group (or one member against the rest) as not duplicates, by content hash; log it."""
     if member_id is None:
         pairs = itertools.combinations([m["sha256"] for m in members], 2)
-        what = f"marked {len(members)} items as not duplicates"
+        what = f"marked {_names(members)} as not duplicates of each other"
     else:
         one = next(m for m in members if m["id"] == member_id)
         pairs = [(one["sha256"], m["sha256"]) for m in members if m["id"] != member_id]
@@ -296,6 +296,12 @@ def _copied(source, field):
     if not value:
         raise ValueError(f"{name} is not in that file")
     return archival, value, " (read from the file)"
+
+
+def _names(members):
+    """“a.jpg”, “b.jpg” and “c.jpg”: the files an entry is about, by name."""
+    quoted = [f"“{m['filename']}”" for m in members]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _log(conn, batch, user_id, action, detail, members, undo=None):
