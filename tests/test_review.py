@@ -46,6 +46,7 @@ def test_groups_list_and_expanded_card_with_keeper_reasons(client, analysed):
     listing = client.get(f"/batches/{batch}/similarity/groups").data.decode()
     assert "1 group found" in listing and _key(ids, *GROUP) in listing
     card = client.get(f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}").data.decode()
+    assert re.search(r'class="card group-card expanded tier-(exact|near)"', card)  # its stripe, as collapsed
     assert "Suggested keeper: <strong>master.png</strong>" in card and "lossless PNG where others are lossy" in card
     assert "768 × 512" in card and "Sharpness" in card and "in the batch" in card
     reload = client.get(f"/batches/{batch}/similarity?open={_key(ids, *GROUP)}").data.decode()
