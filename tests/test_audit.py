@@ -107,8 +107,8 @@ def test_every_kind_of_entry_reads_with_names_on_the_audit_page(client, conn, an
     client.post(f"/archives/{archive}/trash/purge", data={"entry": trashed[1]["id"]})
     client.post(f"/batches/{batch}/delete")
     kinds = [e["action"] for e in qr.audit_entries(conn, archive)]
-    assert {"reorder", "place together", "not duplicates", "undo not duplicates", "copy metadata", "undo", "trash",
-            "restore", "purge"} <= set(kinds), kinds
+    assert {"edit metadata", "reorder", "place together", "not duplicates", "undo not duplicates", "copy metadata",
+            "undo", "trash", "restore", "purge"} <= set(kinds), kinds
     page = client.get(f"/archives/{archive}/audit").data.decode()
     rows = re.findall(r"<tr id=.*?</tr>", page.split("<tbody>")[1], re.S)
     assert len(rows) == len(kinds)
@@ -116,3 +116,18 @@ def test_every_kind_of_entry_reads_with_names_on_the_audit_page(client, conn, an
         what = re.search(r'data-label="What">(.*?)</td>', row, re.S).group(1)
         assert "“" in what, what  # every entry names what it touched
         assert not re.search(r"\b[0-9a-f]{10,}\b|\bitem \d+\b|\[\d", what), what  # not hashes or ids
+
+
+def test_an_edit_by_hand_logs_the_values_it_replaced_and_undoes_them(client, conn, analysed):
+    _batch, archive, ids = analysed
+    item = ids["master.png"]
+    client.post(f"/items/{item}/metadata", data={"title": "Race", "creator": "A. Photographer"})
+    client.post(f"/items/{item}/metadata", data={"title": "Motor race, 1955", "creator": "A. Photographer"})
+    entry = _latest(conn, archive)
+    assert entry["action"] == "edit metadata"
+    assert entry["detail"] == "edited “master.png”: title “Race” → “Motor race, 1955”"
+    count = len(qr.audit_entries(conn, archive))
+    client.post(f"/items/{item}/metadata", data={"title": "Motor race, 1955"})  # nothing changed: nothing logged
+    assert len(qr.audit_entries(conn, archive)) == count
+    client.post(f"/archives/{archive}/audit/{entry['id']}/undo")
+    assert _title(conn, item) == "Race" and "title of “master.png” as before" in _latest(conn, archive)["detail"]

@@ -1,4 +1,5 @@
-"""Undoing a logged change from the audit log: a copied metadata value, a move to the trash. No Flask here."""
+"""Undoing a logged change from the audit log: a copied metadata value, an edit by hand, a move to the trash.
+No Flask here."""
 import json
 
 from zeuge_lite import queries
@@ -38,6 +39,14 @@ def _undo_field(conn, archive_id, change, _user_id):
     return f"{change['field']} of “{item['filename']}” is “{change['value']}” again"
 
 
+def _undo_fields(conn, archive_id, change, _user_id):
+    item = queries.item_in_archive(conn, archive_id, change["item"])
+    if item is None:
+        raise CannotUndo("The item these values were edited on is no longer in the archive.")
+    queries.update_item_fields(conn, item["id"], change["values"])
+    return f"{', '.join(change['values'])} of “{item['filename']}” as before".replace("_", " ")
+
+
 def _undo_trash(conn, archive_id, change, user_id):
     waiting = qt.entries_by_ids(conn, archive_id, change["trash"])
     if not waiting:
@@ -46,4 +55,4 @@ def _undo_trash(conn, archive_id, change, user_id):
     return f"restored {len(waiting)} item{'' if len(waiting) == 1 else 's'} from the trash"
 
 
-_UNDO = {"field": _undo_field, "restore": _undo_trash}
+_UNDO = {"field": _undo_field, "fields": _undo_fields, "restore": _undo_trash}

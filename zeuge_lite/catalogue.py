@@ -1,5 +1,5 @@
-"""Reordering a batch's items (several screens share it), logged in the same transaction. Deleting is
-zeuge_lite.trash."""
+"""Reordering a batch's items (several screens share it) and editing their metadata by hand, each logged in the
+same transaction. Deleting is zeuge_lite.trash."""
 import bisect
 
 from zeuge_lite import queries
@@ -81,3 +81,19 @@ def _longest_increasing(values):
         result.append(values[n])
         n = parent[n]
     return result[::-1]
+
+
+def edit_fields(conn, item, fields, user_id):
+    """Save an item's archival fields by hand and log what changed, with the values it replaced (undoable);
+    return the names of the fields that changed."""
+    changed = {name: value for name, value in fields.items()
+               if name in queries.ITEM_FIELDS and (item[name] or "") != value}
+    if not changed:
+        return []
+    detail = "; ".join(f"{name.replace('_', ' ')} “{item[name] or ''}” → “{value}”" for name, value in changed.items())
+    undo = {"kind": "fields", "item": item["id"], "values": {name: item[name] or "" for name in changed}}
+    with transaction(conn):
+        queries.update_item_fields(conn, item["id"], changed)
+        qr.log_action(conn, item["archive_id"], item["batch_id"], user_id, "edit metadata",
+                      f"edited “{item['filename']}”: {detail}", [item["id"]], undo=undo)
+    return list(changed)
