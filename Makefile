@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test lint setup chromium clean-demo
+.PHONY: demo test lint setup chromium redis clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# Debian's redis-server for the test of the queue in Redis (docs/scaling.md); the app itself does not need it.
+redis:
+	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null || { echo "Install redis-server"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server; }
+
 demo: $(VENV)/.runtime
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app zeuge demo
@@ -36,7 +42,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects no test: that is a failure here, never a green run.
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev chromium redis lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
