@@ -131,3 +131,22 @@ def test_an_edit_by_hand_logs_the_values_it_replaced_and_undoes_them(client, con
     assert len(qr.audit_entries(conn, archive)) == count
     client.post(f"/archives/{archive}/audit/{entry['id']}/undo")
     assert _title(conn, item) == "Race" and "title of “master.png” as before" in _latest(conn, archive)["detail"]
+
+
+def test_a_reorder_and_a_place_together_are_undone_from_the_log(client, conn, analysed):
+    batch, archive, ids = analysed
+    original = queries.item_ids_in_order(conn, batch)
+    client.post(f"/batches/{batch}/items/{original[0]}/move", data={f"position-{original[0]}": "4", "order_version": 0})
+    moved = _latest(conn, archive)
+    assert queries.item_ids_in_order(conn, batch) != original
+    client.post(f"/archives/{archive}/audit/{moved['id']}/undo")
+    assert queries.item_ids_in_order(conn, batch) == original
+    assert "back at its earlier position" in _latest(conn, archive)["detail"]
+
+    client.post(f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}/place-together")
+    placed = _latest(conn, archive)
+    assert placed["action"] == "place together" and queries.item_ids_in_order(conn, batch) != original
+    page = client.get(f"/archives/{archive}/audit").data.decode()
+    assert f'/audit/{placed["id"]}/undo' in page
+    client.post(f"/archives/{archive}/audit/{placed['id']}/undo")
+    assert queries.item_ids_in_order(conn, batch) == original

@@ -54,7 +54,26 @@ def _log_moves(conn, batch, user_id, before, after, how):
     parts = [f"“{names[i]}” from {was[i]} to {after.index(i) + 1}" for i in moved[:NAMED_MOVES]]
     more = f" and {len(moved) - NAMED_MOVES} more" if len(moved) > NAMED_MOVES else ""
     qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "reorder",
-                  f"moved {', '.join(parts)}{more} ({how})", moved)
+                  f"moved {', '.join(parts)}{more} ({how})", moved, undo=order_undo(batch, before, moved))
+
+
+def order_undo(batch, before, moved):
+    """What puts moved items back where they were in `before` (an audit entry's undo)."""
+    was = {item_id: n for n, item_id in enumerate(before, start=1)}
+    return {"kind": "order", "batch": batch["id"], "positions": [[i, was[i]] for i in moved]}
+
+
+def restore_positions(conn, batch_id, positions):
+    """Put items back at their earlier 1-based positions, the others keeping their order; return the ids put
+    back (those still in the batch). With no change in between, this is the order before the move."""
+    current = queries.item_ids_in_order(conn, batch_id)
+    present = set(current)
+    back = sorted((pos, item_id) for item_id, pos in positions if item_id in present)
+    order = [i for i in current if i not in {item_id for _pos, item_id in back}]
+    for pos, item_id in back:
+        order.insert(min(pos - 1, len(order)), item_id)
+    queries.set_order(conn, batch_id, order)
+    return [item_id for _pos, item_id in back]
 
 
 def _moved_on_purpose(before, after):

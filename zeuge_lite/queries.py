@@ -146,6 +146,12 @@ def batch_for_member(conn, batch_id, user_id):
         (user_id, batch_id)).fetchone()
 
 
+def batch_in_archive(conn, archive_id, batch_id):
+    """Whether a batch (still) belongs to the archive."""
+    return conn.execute("SELECT 1 FROM batches WHERE id = ? AND archive_id = ?", (batch_id, archive_id)).fetchone() \
+        is not None
+
+
 def rename_batch(conn, batch_id, name):
     """Rename a batch."""
     conn.execute("UPDATE batches SET name = ? WHERE id = ?", (name, batch_id))

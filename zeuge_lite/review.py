@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from zeuge_lite import analysis, queries, trash
+from zeuge_lite import analysis, catalogue, queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
 from zeuge_lite.metadata import embedded
@@ -113,7 +113,9 @@ def place_together(conn, batch, members, user_id):
         order = queries.item_ids_in_order(conn, batch["id"])
         new_order = together_order(order, members)
         queries.set_order(conn, batch["id"], new_order)
-        _log(conn, batch, user_id, "place together", f"placed {_names(members)} next to each other", members)
+        moved = [i for i in new_order if order.index(i) != new_order.index(i)]
+        _log(conn, batch, user_id, "place together", f"placed {_names(members)} next to each other", members,
+             catalogue.order_undo(batch, order, moved))
     positions = [new_order.index(m["id"]) + 1 for m in members]
     return min(positions), max(positions)
 
