@@ -150,3 +150,15 @@ def test_a_reorder_and_a_place_together_are_undone_from_the_log(client, conn, an
     assert f'/audit/{placed["id"]}/undo' in page
     client.post(f"/archives/{archive}/audit/{placed['id']}/undo")
     assert queries.item_ids_in_order(conn, batch) == original
+
+
+def test_not_duplicates_is_undone_from_the_log(client, conn, analysed):
+    batch, archive, ids = analysed
+    key = _key(ids, *GROUP)
+    client.post(f"/batches/{batch}/similarity/group/{key}/dismiss")
+    assert key not in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    entry = _latest(conn, archive)
+    client.post(f"/archives/{archive}/audit/{entry['id']}/undo")
+    assert conn.execute("SELECT count(*) FROM dismissals").fetchone()[0] == 0
+    assert key in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    assert "count as possible duplicates again" in _latest(conn, archive)["detail"]

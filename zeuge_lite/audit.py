@@ -1,6 +1,5 @@
-"""Undoing a logged change from the audit log: a copied metadata value, an edit by hand, a reorder, a move to the
-trash.
-No Flask here."""
+"""Undoing a logged change from the audit log: a copied metadata value, an edit by hand, a reorder, "not
+duplicates", a move to the trash. No Flask here."""
 import json
 
 from zeuge_lite import catalogue, queries
@@ -59,6 +58,12 @@ def _undo_order(conn, archive_id, change, _user_id):
     return f"{listed} back at {'its' if len(back) == 1 else 'their'} earlier position{'' if len(back) == 1 else 's'}"
 
 
+def _undo_dismissal(conn, archive_id, change, _user_id):
+    for sha_a, sha_b in change["pairs"]:
+        qr.undo_dismissal(conn, archive_id, sha_a, sha_b)
+    return "they count as possible duplicates again"
+
+
 def _undo_trash(conn, archive_id, change, user_id):
     waiting = qt.entries_by_ids(conn, archive_id, change["trash"])
     if not waiting:
@@ -67,4 +72,5 @@ def _undo_trash(conn, archive_id, change, user_id):
     return f"restored {len(waiting)} item{'' if len(waiting) == 1 else 's'} from the trash"
 
 
-_UNDO = {"field": _undo_field, "fields": _undo_fields, "order": _undo_order, "restore": _undo_trash}
+_UNDO = {"field": _undo_field, "fields": _undo_fields, "order": _undo_order, "dismissal": _undo_dismissal,
+         "restore": _undo_trash}

@@ -129,9 +129,11 @@ def dismiss(conn, batch, members, user_id, member_id=None):
         one = next(m for m in members if m["id"] == member_id)
         pairs = [(one["sha256"], m["sha256"]) for m in members if m["id"] != member_id]
         what = f"marked “{one['filename']}” as not a duplicate of the rest of its group"
+    pairs = [sorted(pair) for pair in pairs if pair[0] != pair[1]]
     with transaction(conn):
-        qr.dismiss_pairs(conn, batch["archive_id"], list(pairs), user_id)
-        _log(conn, batch, user_id, "not duplicates", what, members)
+        new = [pair for pair in pairs if tuple(pair) not in qr.dismissed_pairs(conn, batch["archive_id"])]
+        qr.dismiss_pairs(conn, batch["archive_id"], pairs, user_id)
+        _log(conn, batch, user_id, "not duplicates", what, members, {"kind": "dismissal", "pairs": new})
 
 
 def undo_dismissal(conn, batch, sha_a, sha_b, user_id):
