@@ -11,9 +11,8 @@ import pytest
 import redis
 
 from tests.e2e.conftest import _free_port, flask_cli, server_env, stop_process
-from tests.e2e.test_procfile import (Browser, _consumer_pid, _demo_batch_id, _finished, _web_is_up,
-                                     await_condition, start_procfile_process)
-from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.e2e.test_procfile import (_consumer_pid, _web_is_up, analyse_the_demo, await_condition,
+                                     start_procfile_process)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +51,7 @@ def test_two_workers_share_a_redis_queue_and_the_demo_is_analysed(tmp_path, redi
     url = f"http://127.0.0.1:{port}"
     try:
         await_condition(lambda: _web_is_up(url), 60, "the web: process to answer")
-        client = Browser(url)
-        client.login(DEMO_EMAIL, DEMO_PASSWORD)
-        batch_id = _demo_batch_id(tmp_path)
-        status, started = client.post(f"/batches/{batch_id}/similarity/run")
-        assert status == 200 and "Cancel" in started
-        done = await_condition(lambda: _finished(client, batch_id), 180, "the analysis to finish")
-        assert "Analysed" in done and "20 photos new in this batch" in done, done
+        client, batch_id = analyse_the_demo(url, tmp_path)
         _status, groups = client.get(f"/batches/{batch_id}/similarity/groups")
         assert "kodim23-reencoded.jpg" in groups and "kodak-kodim23.png" in groups
         assert not (tmp_path / "huey.sqlite3").exists()  # the queue lived in Redis
