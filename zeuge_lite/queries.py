@@ -66,6 +66,11 @@ def create_archive(conn, name, plan="free"):
     return conn.execute("INSERT INTO archives (name, plan) VALUES (?, ?)", (name, plan)).lastrowid
 
 
+def rename_archive(conn, archive_id, name):
+    """Give an archive a new name."""
+    conn.execute("UPDATE archives SET name = ? WHERE id = ?", (name, archive_id))
+
+
 def add_member(conn, archive_id, user_id, role):
     """Give a user a role in an archive (or change it)."""
     conn.execute("INSERT INTO memberships (user_id, archive_id, role) VALUES (?, ?, ?) "
