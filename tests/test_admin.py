@@ -163,6 +163,16 @@ def test_a_viewer_cannot_ask_and_a_pro_archive_need_not(client, world, conn, ins
     assert conn.execute("SELECT count(*) FROM upgrade_requests").fetchone()[0] == 0
 
 
+def test_without_an_administrator_there_is_no_one_to_ask(client, world, conn, instance):
+    conn.execute("UPDATE users SET is_admin = 0")
+    world.login("arch@x.org")
+    prompt = client.get(f"/batches/{instance['batch']}/similarity").data.decode()
+    assert "no administrator yet" in prompt and "Ask for the Pro plan" not in prompt
+    answer = client.post(f"/archives/{instance['archive']}/upgrade-request", follow_redirects=True).data.decode()
+    assert "no administrator to ask" in answer
+    assert conn.execute("SELECT count(*) FROM upgrade_requests").fetchone()[0] == 0
+
+
 def test_a_refused_htmx_fragment_carries_the_prompt_and_comes_back_to_its_page(client, world, instance):
     world.login("arch@x.org")
     page = f"/batches/{instance['batch']}/similarity?level=near"

@@ -60,6 +60,9 @@ def request_upgrade(conn, archive, user_id, note="", plan="pro"):
     """Ask the administrators to put the archive on `plan`: one pending request per archive, audited."""
     if plan_allows_similarity(archive["plan"]):
         raise AdminError(f"“{archive['name']}” is on the {title(archive['plan'])} plan already.")
+    if not qa.admins(conn):
+        raise AdminError("This instance has no administrator to ask yet: whoever runs its server makes one with "
+                         "`flask zeuge admin EMAIL`.")
     try:
         with transaction(conn):
             _already_asked(qa.pending_request(conn, archive["id"]))
