@@ -106,6 +106,7 @@ def test_a_link_invitation_is_accepted_by_whoever_opens_it_and_only_once(client,
     page = client.get(link)
     assert page.status_code == 200 and b"owner@x.org archive" in page.data
     assert queries.archive_for_member(conn, archive, colleague) is None  # opening it changes nothing
+    assert client.post(link).status_code == 400  # neither answer: nothing is decided
     client.post(link, data={"answer": "accept"})
     assert queries.archive_for_member(conn, archive, colleague)["role"] == "viewer"
     assert client.get(link).status_code == 404 and client.post(link, data={"answer": "accept"}).status_code == 404
@@ -127,6 +128,16 @@ def test_an_invitation_expires(client, world, conn, owned):
     invitation = conn.execute("SELECT id FROM invitations").fetchone()["id"]
     assert client.post(f"/invitations/{invitation}/accept").status_code == 404
     assert queries.archive_for_member(conn, archive, colleague) is None
+
+
+def test_declining_a_link_uses_it_up(client, world, conn, owned):
+    archive, colleague = owned
+    link = re.search(r"(/join/\S+)", _flash(_invite(client, archive, ""))).group(1)
+    world.logout()
+    world.login("colleague@x.org")
+    client.post(link, data={"answer": "decline"})
+    assert queries.archive_for_member(conn, archive, colleague) is None and client.get(link).status_code == 404
+    assert _last_entry(conn, archive)["detail"] == "an invitation link (archivist) was declined"
 
 
 def test_withdrawing_an_invitation_stops_its_link(client, world, conn, owned):

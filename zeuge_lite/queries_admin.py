@@ -59,8 +59,3 @@ def decide_request(conn, request_id, status, user_id):
     return conn.execute("UPDATE upgrade_requests SET status = ?, decided_by = ?, decided_at = datetime('now') "
                         "WHERE id = ? AND status = 'pending'", (status, user_id, request_id)).rowcount == 1
 
-
-def close_pending_requests(conn, archive_id, user_id):
-    """Mark an archive's pending request granted once its plan was changed another way."""
-    conn.execute("UPDATE upgrade_requests SET status = 'granted', decided_by = ?, decided_at = datetime('now') "
-                 "WHERE archive_id = ? AND status = 'pending'", (user_id, archive_id))

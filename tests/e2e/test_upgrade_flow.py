@@ -99,6 +99,9 @@ def test_an_upgrade_request_granted_on_the_admin_page(tmp_path, browser):
         ada.click("#run-analysis")
         expect(ada.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
         screenshot(ada, "43-similarity-after-upgrade")
+        ada.get_by_role("link", name="Plans").click()
+        expect(ada.locator("main")).to_contain_text("Demo Archive (Free): Pro")
+        screenshot(ada, "46-plans")
         assert violations == []
     finally:
         admin.close()

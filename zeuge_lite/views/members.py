@@ -146,5 +146,8 @@ def link(token):
 @login_required
 def answer_link(token):
     """Accept or decline the invitation a link opens."""
+    answer = request.form.get("answer")
+    if answer not in ("accept", "decline"):
+        abort(400, "Choose Accept or Decline.")
     invitation = _linked(token)
-    return _accept(invitation) if request.form.get("answer") == "accept" else _decline(invitation)
+    return _accept(invitation) if answer == "accept" else _decline(invitation)
