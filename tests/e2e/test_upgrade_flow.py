@@ -80,6 +80,16 @@ def _grant(page, url):
     expect(page.locator("table.admin-requests")).to_have_count(0)
 
 
+def _read_the_log(page, url):
+    page.goto(url + "/")
+    page.click(f"text={FREE}")
+    page.get_by_role("link", name="Audit log").click()
+    log = page.locator("table.audit")
+    for line in (f"invited {ADA[1]} as archivist", f"{ADA[0]} accepted the invitation for {ADA[1]}",
+                 "asked the administrators for the Pro plan", f"granted the request of {ADA[0]}"):
+        expect(log).to_contain_text(line)
+
+
 def test_an_upgrade_request_granted_on_the_admin_page(tmp_path, browser):
     env = server_env(tmp_path)
     flask_cli(env, "zeuge", "demo")
@@ -94,6 +104,7 @@ def test_an_upgrade_request_granted_on_the_admin_page(tmp_path, browser):
         _log_in(ada, url, ADA[1], ADA[2])
         tab = _accept_and_ask(ada, url)
         _grant(admin_page, url)
+        _read_the_log(admin_page, url)
         ada.goto(tab)
         expect(ada.locator("#upgrade-prompt")).to_have_count(0)
         ada.click("#run-analysis")
