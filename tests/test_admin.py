@@ -231,3 +231,18 @@ def test_the_plan_command_is_audited(runner, conn, instance):
     runner.invoke(args=["zeuge", "plan", str(instance["archive"]), "pro"])
     entry = qr.audit_entries(conn, instance["archive"])[0]
     assert (entry["user_id"], entry["detail"]) == (None, "changed the plan on the command line from Free to Pro")
+
+
+def test_a_plan_change_and_its_audit_entry_commit_together(conn, instance, monkeypatch):
+    from zeuge_lite import admin
+
+    def broken_log(*_args, **_kwargs):
+        raise RuntimeError("the log could not be written")
+    monkeypatch.setattr(qr, "log_action", broken_log)
+    with pytest.raises(RuntimeError):
+        admin.change_plan(conn, instance["archive"], "pro", None)
+    archive = queries.archive_by_id(conn, instance["archive"])
+    with pytest.raises(RuntimeError):
+        admin.request_upgrade(conn, archive, instance["archivist"])
+    assert archive["plan"] == queries.archive_by_id(conn, instance["archive"])["plan"] == "free"
+    assert conn.execute("SELECT count(*) FROM upgrade_requests").fetchone()[0] == 0

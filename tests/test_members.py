@@ -267,3 +267,22 @@ def test_the_members_and_invitations_tables_reflow_on_a_phone(client, owned):
         table = table[:table.index("</table>")]
         assert "data-label=" in table, name
     assert '<label class="visually-hidden" for="role-' in page
+
+
+def test_a_change_and_its_audit_entry_commit_together(conn, owned, monkeypatch):
+    archive, colleague = owned
+    queries.add_member(conn, archive, colleague, "viewer")
+    owner = queries.user_by_email(conn, "owner@x.org")["id"]
+
+    def broken_log(*_args, **_kwargs):
+        raise RuntimeError("the log could not be written")
+    monkeypatch.setattr(qr, "log_action", broken_log)
+    for change in (lambda: members.change_role(conn, archive, colleague, "owner", owner),
+                   lambda: members.remove(conn, archive, colleague, owner),
+                   lambda: members.invite(conn, archive, "new@x.org", "viewer", owner),
+                   lambda: members.rename(conn, archive, "Renamed", owner)):
+        with pytest.raises(RuntimeError):
+            change()
+    assert queries.archive_for_member(conn, archive, colleague)["role"] == "viewer"
+    assert queries.archive_by_id(conn, archive)["name"] == "owner@x.org archive"
+    assert conn.execute("SELECT count(*) FROM invitations").fetchone()[0] == 0
