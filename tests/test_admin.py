@@ -223,6 +223,8 @@ def test_flask_zeuge_admin_makes_and_removes_an_administrator(tmp_path, conn, wo
     removed = _flask(env, "admin", "arch@x.org", "--remove")
     assert removed.returncode == 0 and "no longer an administrator" in removed.stdout
     assert not _is_admin(conn, "arch@x.org") and _is_admin(conn, "admin@x.org")
+    listed = _flask(env, "admin")
+    assert listed.returncode == 0 and "Administrators: Ada Admin (admin@x.org)" in listed.stdout
     last = _flask(env, "admin", "admin@x.org", "--remove")
     assert "no administrator now" in last.stdout
 

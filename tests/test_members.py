@@ -140,6 +140,14 @@ def test_declining_a_link_uses_it_up(client, world, conn, owned):
     assert _last_entry(conn, archive)["detail"] == "an invitation link (archivist) was declined"
 
 
+def test_expired_invitations_are_cleared_when_the_next_is_made(client, conn, owned):
+    archive, _colleague = owned
+    _invite(client, archive, "old@x.org")
+    conn.execute("UPDATE invitations SET expires_at = datetime('now', '-1 second')")
+    _invite(client, archive, "new@x.org")
+    assert [r["email"] for r in conn.execute("SELECT email FROM invitations")] == ["new@x.org"]
+
+
 def test_withdrawing_an_invitation_stops_its_link(client, world, conn, owned):
     archive, _colleague = owned
     link = re.search(r"(/join/\S+)", _flash(_invite(client, archive, ""))).group(1)

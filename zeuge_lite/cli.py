@@ -55,21 +55,26 @@ def plan_command(archive, plan):
 
 
 @zeuge.command("admin")
-@click.argument("email")
+@click.argument("email", required=False)
 @click.option("--remove", is_flag=True, help="Stop this account being an administrator.")
 def admin_command(email, remove):
-    """Make the account with EMAIL an instance administrator (or, with --remove, no longer one)."""
+    """Make the account with EMAIL an instance administrator (--remove: no longer one); without EMAIL, list them."""
     from zeuge_lite import admin
     from zeuge_lite import queries_admin as qa
+    if remove and not email:
+        raise click.UsageError("--remove needs the EMAIL of the administrator to remove.")
     conn = _connection()
     try:
-        user = admin.set_admin(conn, email, not remove)
+        user = admin.set_admin(conn, email, not remove) if email else None
         left = qa.admins(conn)
     except admin.AdminError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    click.echo(f"{user['name']} ({user['email']}) is {'no longer' if remove else 'now'} an administrator.")
+    if user is not None:
+        click.echo(f"{user['name']} ({user['email']}) is {'no longer' if remove else 'now'} an administrator.")
+    else:
+        click.echo("Administrators: " + (", ".join(f"{a['name']} ({a['email']})" for a in left) or "none"))
     if not left:
         click.echo("This instance has no administrator now: plans change only with `flask zeuge plan` until "
                    "`flask zeuge admin EMAIL` makes one.")

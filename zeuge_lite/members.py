@@ -38,6 +38,7 @@ def invite(conn, archive_id, email, role, user_id):
     with transaction(conn):
         if email and any(m["email"].lower() == email.lower() for m in queries.members_of_archive(conn, archive_id)):
             raise MembershipError(f"{email} belongs to this archive already: change their role in the table.")
+        qm.delete_expired_invitations(conn)  # here, so that no job is needed to keep the table small
         if email:
             qm.delete_invitations_to(conn, archive_id, email)
         qm.add_invitation(conn, archive_id, email, role, token_hash(token), user_id, INVITATION_DAYS)

@@ -43,3 +43,8 @@ def delete_invitation(conn, invitation_id):
     """Remove an invitation (accepted, declined or revoked); return whether it was there."""
     return conn.execute("DELETE FROM invitations WHERE id = ?", (invitation_id,)).rowcount == 1
 
+
+
+def delete_expired_invitations(conn):
+    """Forget invitations that have expired."""
+    conn.execute("DELETE FROM invitations WHERE expires_at <= datetime('now')")
