@@ -29,6 +29,14 @@ def _register(page, url, name, email, password):
     expect(page.locator(".flash")).to_contain_text("log in with it")
 
 
+def _fits_a_phone(page, name):
+    page.set_viewport_size({"width": 320, "height": 700})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    screenshot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert width <= 320, width
+
+
 def _invite(page, url, email):
     page.goto(url + "/")
     page.click(f"text={FREE}")
@@ -38,6 +46,7 @@ def _invite(page, url, email):
     expect(page.locator("table.invitations")).to_contain_text(email)
     expect(page.locator("main")).not_to_contain_text(ADA[0])  # nobody is named before accepting
     screenshot(page, "44-archive-invitation")
+    _fits_a_phone(page, "47-archive-members-phone")
 
 
 def _accept_and_ask(page, url):
@@ -58,14 +67,6 @@ def _accept_and_ask(page, url):
     return page.url
 
 
-def _fits_a_phone(page):
-    page.set_viewport_size({"width": 320, "height": 700})
-    width = page.evaluate("document.documentElement.scrollWidth")
-    screenshot(page, "42-admin-phone")
-    page.set_viewport_size({"width": 1280, "height": 900})
-    assert width <= 320, width
-
-
 def _grant(page, url):
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
@@ -73,7 +74,7 @@ def _grant(page, url):
     expect(row).to_contain_text("The parish box has re-scans.")
     expect(row).to_contain_text(ADA[0])
     screenshot(page, "41-admin-requests")
-    _fits_a_phone(page)
+    _fits_a_phone(page, "42-admin-phone")
     row.get_by_role("button", name=f"Grant {FREE} the Pro plan").click()
     expect(page.locator(".flash")).to_contain_text(f"“{FREE}” is on the Pro plan now")
     expect(page.get_by_label(f"Plan of {FREE}", exact=True)).to_have_value("pro")
