@@ -235,8 +235,12 @@ def item_in_batch_by_sha(conn, batch_id, sha256):
 
 def items_of_batch(conn, batch_id):
     """A batch's items in batch order, with file data."""
-    return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id",
-                        (batch_id,)).fetchall()
+    return iter_items_of_batch(conn, batch_id).fetchall()
+
+
+def iter_items_of_batch(conn, batch_id):
+    """items_of_batch as a cursor, a row at a time (a streamed export of a large batch)."""
+    return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id", (batch_id,))
 
 
 def count_items(conn, batch_id):
