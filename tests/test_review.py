@@ -155,6 +155,15 @@ def test_exports_json_csv_html(client, analysed):
     assert "suggested keeper" in html and "Made 20" in html and "visual similarity ≥ 74 %" in html
 
 
+def test_the_html_report_stops_inlining_thumbnails_at_its_limit_and_says_so(client, analysed, monkeypatch):
+    from zeuge_lite import report
+    batch, _archive, _ids = analysed
+    monkeypatch.setattr(report, "MAX_THUMBNAILS", 2)
+    html = client.get(f"/batches/{batch}/similarity/export.html").data.decode()
+    assert html.count("data:image/jpeg;base64,") == 2 and all(name in html for name in GROUP)
+    assert "Thumbnails are shown for the first 2 photos; later groups list names" in html
+
+
 def test_viewer_can_look_but_not_act_and_audit_is_for_owners(client, world, conn, analysed):
     batch, archive, ids = analysed
     viewer, _own = world.user("view@x.org")

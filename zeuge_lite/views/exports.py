@@ -33,18 +33,21 @@ def batch_report(batch, thresholds, with_thumbnails):
     """The batch's groups, keepers, uniqueness and unreadable files as a report.Report."""
     conn, model = get_db(), current_app.config["MODEL"]
     scores = qs.batch_scores(conn, batch["id"], model)
-    groups = []
+    groups, thumbnails = [], [report.MAX_THUMBNAILS if with_thumbnails else 0]  # read no more than are shown
     for card in batch_cards(batch, thresholds):
         keep_id, _reasons = review.keeper(review.with_sharpness(storage(), card["members"]))
         groups.append(report.ReportGroup(card["group"].tier, card["group"].score, card["group"].signal, [
             report.ReportItem(m["filename"], m["width"], m["height"], scores.get(m["id"]), m.get("frames") or 1,
-                              _thumbnail(m) if with_thumbnails else None, m["id"], m["position_number"],
-                              m["id"] == keep_id) for m in card["members"]]))
+                              _thumbnail(m, thumbnails), m["id"], m["position_number"], m["id"] == keep_id)
+            for m in card["members"]]))
     errors = [{"path": e["filename"], "error": e["error"]} for e in qs.batch_feature_errors(conn, batch["id"], model)]
     return report.Report(f"Duplicates and similar photos in “{batch['name']}”", model, thresholds,
                          queries.count_items(conn, batch["id"]), groups, errors)
 
 
-def _thumbnail(member):
+def _thumbnail(member, budget):
     path = storage().derived_path("thumb", member["sha256"])
-    return path.read_bytes() if path.exists() else None
+    if budget[0] <= 0 or not path.exists():
+        return None
+    budget[0] -= 1
+    return path.read_bytes()
