@@ -27,6 +27,12 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# axe-core for the accessibility browser test, at the version package-lock.json pins.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Install Node.js and npm (the accessibility test runs axe-core from npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.runtime
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app zeuge demo
@@ -36,7 +42,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects no test: that is a failure here, never a green run.
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev node_modules/.installed chromium lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
