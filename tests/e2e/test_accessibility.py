@@ -6,23 +6,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.axe import Audit, violations
-from tests.e2e.conftest import flask_cli, serve, server_env, stop_process, watch_csp
+from tests.e2e.conftest import watch_csp
 from tests.e2e.test_review_flow import _outside_copy
 from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def demo_url(tmp_path):
-    """A server with the demo archives and its in-process worker."""
-    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="true")
-    flask_cli(env, "zeuge", "demo")
-    server, url = serve(tmp_path, env)
-    try:
-        yield url
-    finally:
-        stop_process(server)
 
 
 def _logged_out(page, audit, url):
