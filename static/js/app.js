@@ -231,7 +231,8 @@
   function enhanceDropzone(zone, input) {
     var choose = document.getElementById("choose-files");
     zone.classList.add("enhanced");
-    input.tabIndex = -1;
+    input.tabIndex = -1;  // the button stands for it: one control to reach and to hear, not two
+    [input, zone.querySelector("label[for=file-input]")].forEach(function (el) { el.setAttribute("aria-hidden", "true"); });
     choose.hidden = false;
     document.getElementById("upload-button").hidden = true;
     choose.addEventListener("click", function () { input.click(); });

@@ -1,9 +1,10 @@
 """axe-core (from npm, pinned in package-lock.json) run inside the page under test: WCAG 2.1 A and AA rules."""
 import json
+import re
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, ROOT
+from tests.e2e.conftest import ARTIFACTS, ROOT, screenshot
 
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -46,10 +47,16 @@ class Audit:
     def __init__(self, page, name="axe-report"):
         self.page, self.name, self.states = page, name, {}
 
-    def check(self, state):
-        """Audit the page in its current state under this name."""
+    def check(self, state, shot=False):
+        """Audit the page in its current state under this name (and keep a screenshot of it with shot)."""
         assert state not in self.states, f"state {state!r} audited twice"
         self.states[state] = violations(self.page)
+        if shot:  # a modal dialog sits in the window: the window is what a person sees then
+            name = f"{self.name}-{re.sub(r'[^a-z0-9]+', '-', state)}"
+            if self.page.locator("dialog[open]").count():
+                self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+            else:
+                screenshot(self.page, name)
 
     def report(self):
         """One line per state with its count, then every violation in full."""
