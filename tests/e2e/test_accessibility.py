@@ -99,16 +99,46 @@ def _items_and_lookup(page, audit):
     audit.check("find a photo: verdict")
 
 
+def _blank_page():
+    import io
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (600, 800), (250, 248, 240)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def _upload(page, audit):
     page.get_by_role("link", name="1. Upload").click()
-    page.locator("#file-input").set_input_files(files=[{"name": "box2-parrots.jpg", "mimeType": "image/jpeg",
-                                                        "buffer": _outside_copy("JPEG")}])
+    page.locator("#file-input").set_input_files(files=[
+        {"name": "box2-parrots.jpg", "mimeType": "image/jpeg", "buffer": _outside_copy("JPEG")},
+        {"name": "box2-verso.png", "mimeType": "image/png", "buffer": _blank_page()}])
     expect(page.locator("#precheck")).to_contain_text("may already be in the archive", timeout=60_000)
+    expect(page.locator("#live")).to_contain_text("1 of 2 new photos may already be in the archive")
     audit.check("batch: upload done, pre-check")
 
 
+def _plain_pages(page, audit):
+    """hx-confirm asks in the page's own dialog: focus inside, Escape closes back to the button, Yes acts."""
+    page.get_by_role("link", name="3. Similarity").click()
+    trash_button = page.get_by_role("button", name="Move the ticked pages to the trash")
+    expect(page.locator("#plain-pages")).to_contain_text("box2-verso.png")
+    audit.check("similarity: plain pages")
+    trash_button.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("alertdialog", name="Move the ticked pages to the trash?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    audit.check("plain pages: confirmation")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(trash_button).to_be_focused()
+    trash_button.press("Enter")
+    dialog.get_by_role("button", name="Yes").click()
+    expect(page.locator("#plain-pages")).to_contain_text("moved to the trash")
+    expect(page.locator("#live")).to_contain_text("box2-verso.png")
+
+
 def _archive_pages(page, audit):
-    page.locator(".crumbs a").click()
+    page.locator(".crumbs a").first.click()
     page.get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     audit.check("audit log", shot=True)
@@ -152,6 +182,7 @@ def test_every_state_passes_axe_wcag21_aa(demo_url, page, width):
     _group_card(page, audit)
     _items_and_lookup(page, audit)
     _upload(page, audit)
+    _plain_pages(page, audit)
     _archive_pages(page, audit)
     _free_archive(page, audit, demo_url)
     print(audit.report())
