@@ -27,9 +27,11 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-# axe-core for the accessibility browser test, at the version package-lock.json pins.
+# axe-core for the accessibility browser test, at the version package-lock.json pins (Debian's npm if none).
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "Install Node.js and npm (the accessibility test runs axe-core from npm)"; exit 1; }
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null || { echo "Install Node.js and npm (the accessibility test runs axe-core)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
