@@ -5,8 +5,9 @@
   var CONTROLS = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled])," +
     " textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
 
-  /** Say text once through the page's one polite live region. */
+  // Messages that arrive together (a swap and its out-of-band part) are said together, once each.
   var said = [], timer = null;
+  /** Say text through the page's one polite live region. */
   function announce(text) {
     var live = document.getElementById("live");
     if (!live || !text) { return; }
