@@ -1,7 +1,7 @@
 """By keyboard alone, in a real browser against a real server: the main path (run an analysis, expand a group,
 tick, trash, restore from the trash) and the other swaps that used to drop the focus to the page (a tile's
-arrows, filter / sort / sensitivity, the item page's scope switch, the upload drop zone). After each step the
-test checks where the focus is (document.activeElement) and what the live region says."""
+arrows, filter / sort / sensitivity, the item page's scope switch, the upload drop zone, delete permanently).
+After each step the test checks where the focus is (document.activeElement) and what the live region says."""
 import pytest
 from playwright.sync_api import expect
 
@@ -206,6 +206,26 @@ def _drop_zone(page):
     expect(page.locator("#live")).to_contain_text("Upload finished: 1 files processed, 1 added")
 
 
+def _delete_permanently(page):
+    """Pages reached by a form post (trash an item, delete it for good) start at their message."""
+    _follow(page, "2. Items")
+    _follow(page, "Delete kodak-kodim12.png")
+    _tab_to(page, page.get_by_role("button", name="Move to trash"))
+    page.keyboard.press("Enter")
+    expect(page.locator(".flashes")).to_be_focused()
+    page.goto(page.url.split("/batches/")[0] + "/")
+    _follow(page, "Demo Archive (Pro)")
+    _follow(page, "Trash")
+    _tab_to(page, page.get_by_label("Choose kodak-kodim12.png"))
+    page.keyboard.press("Space")
+    _tab_to(page, page.get_by_role("button", name="Delete chosen permanently…"))
+    page.keyboard.press("Enter")
+    _tab_to(page, page.get_by_role("button", name="Delete permanently"))
+    page.keyboard.press("Enter")
+    expect(page.locator(".flashes")).to_be_focused()
+    expect(page.locator(".flashes")).to_contain_text("1 item deleted permanently")
+
+
 def test_focus_stays_after_each_swap(demo_url, page):
     _log_in(page, demo_url)
     _open_similarity(page)
@@ -214,3 +234,4 @@ def test_focus_stays_after_each_swap(demo_url, page):
     _items_arrows(page)
     _item_scope(page)
     _drop_zone(page)
+    _delete_permanently(page)
