@@ -50,13 +50,22 @@ class Audit:
     def check(self, state, shot=False):
         """Audit the page in its current state under this name (and keep a screenshot of it with shot)."""
         assert state not in self.states, f"state {state!r} audited twice"
-        self.states[state] = violations(self.page)
+        self.states[state] = violations(self.page) + self._reflow()
         if shot:  # a modal dialog sits in the window: the window is what a person sees then
             name = f"{self.name}-{re.sub(r'[^a-z0-9]+', '-', state)}"
             if self.page.locator("dialog[open]").count():
                 self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
             else:
                 screenshot(self.page, name)
+
+    def _reflow(self):
+        """SC 1.4.10, which axe leaves to people: at phone width the page itself must not scroll sideways."""
+        wide = self.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if self.page.viewport_size["width"] > 400 or wide <= 0:
+            return []
+        return [{"id": "reflow", "impact": "serious", "help": f"the page scrolls sideways by {wide} px",
+                 "url": "https://www.w3.org/WAI/WCAG21/Understanding/reflow", "nodes": [
+                     {"target": "html", "html": "", "summary": "a wide element outside a scrolling wrapper"}]}]
 
     def report(self):
         """One line per state with its count, then every violation in full."""
