@@ -1,7 +1,8 @@
 """axe-core's WCAG 2.1 A + AA rules in every page and state an archivist reaches, in a real browser against a
 real server with its in-process worker: logged out, the archive, each batch tab before and after an analysis,
 a group card expanded, compared, side by side and its delete confirmation, the item page, find a photo, the
-audit log, plans, the trash. Any violation fails the test, listed by state."""
+audit log, plans, the trash; at 1280, 375 and 320 px (issue 14's narrowest). Any violation fails the test,
+listed by state."""
 import pytest
 from playwright.sync_api import expect
 
@@ -171,7 +172,7 @@ def test_axe_reports_a_violation(page):
     assert {v["id"] for v in violations(page)} >= {"label", "color-contrast"}
 
 
-@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+@pytest.mark.parametrize("width", [1280, 375, 320], ids=["desktop", "phone", "narrow"])
 def test_every_state_passes_axe_wcag21_aa(demo_url, page, width):
     page.set_viewport_size({"width": width, "height": 900})
     audit = Audit(page, f"axe-report-{width}")
