@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.axe import Audit, violations
-from tests.e2e.conftest import watch_csp
+from tests.e2e.conftest import flask_cli, serve, server_env, stop_process, watch_csp
 from tests.e2e.test_review_flow import _outside_copy
 from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -170,6 +170,28 @@ def test_axe_reports_a_violation(page):
     """The audit can fail: an unlabelled field and low-contrast text are found."""
     page.set_content('<html lang="en"><title>t</title><main><input><p style="color:#bbb">faint</p></main></html>')
     assert {v["id"] for v in violations(page)} >= {"label", "color-contrast"}
+
+
+def test_a_run_in_progress_passes_axe(tmp_path, page):
+    """The progress state, held still: no worker takes the run, so it stays queued while axe looks."""
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="false")
+    flask_cli(env, "zeuge", "demo")
+    server, url = serve(tmp_path, env)
+    try:
+        audit = Audit(page, "axe-report-progress")
+        _logged_out(page, Audit(page, "axe-report-unused"), url)
+        page.get_by_role("link", name="Demo Archive (Pro)").click()
+        page.get_by_role("link", name="Kodak scans").click()
+        page.get_by_role("link", name="3. Similarity").click()
+        page.locator("#run-analysis").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#cancel-analysis")).to_be_focused()  # Run's replacement in the running state
+        expect(page.locator("#live")).to_have_text("Analysis started.")
+        audit.check("similarity: run in progress", shot=True)
+        print(audit.report())
+        assert not audit.failing(), "axe-core WCAG 2.1 AA violations:\n" + audit.report()
+    finally:
+        stop_process(server)
 
 
 @pytest.mark.parametrize("width", [1280, 375, 320], ids=["desktop", "phone", "narrow"])
