@@ -109,6 +109,18 @@ def live_server(tmp_path):
         stop_process(process)
 
 
+@pytest.fixture
+def demo_url(tmp_path):
+    """`flask run` with the demo archives and its in-process worker; yields its base URL."""
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="true")
+    flask_cli(env, "zeuge", "demo")
+    process, url = serve(tmp_path, env)
+    try:
+        yield url
+    finally:
+        stop_process(process)
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's chromium, headless, started by Playwright (no browser download)."""
