@@ -169,7 +169,8 @@ def _controls(page):
     expect(page.locator("#groups-status")).to_contain_text("groups found")
     # (where the keyboard starts, the key that changes it, the control that must have the focus afterwards)
     steps = (("#tier-filter", "ArrowDown", "#tier-filter"), ("#sort-by", "ArrowDown", "#sort-by"),
-             ("#level-similar", "ArrowLeft", "#level-near"), ("#threshold", "ArrowRight", "#threshold"))
+             ("#level-similar", "ArrowLeft", "#level-near"), ("#level-near", "ArrowRight", "#level-similar"),
+             ("#threshold", "ArrowRight", "#threshold"))  # the slider is for series: off until "Similar photos"
     for start, key, after in steps:
         page.evaluate("document.getElementById('live').textContent = ''")
         _tab_to(page, page.locator(start))
