@@ -28,7 +28,8 @@ from zeuge_lite.ingest import IngestLimits, ingest_upload  # noqa: E402
 from zeuge_lite.similarity.decode import decode_rgb, open_image  # noqa: E402
 from zeuge_lite.similarity.embedding import MODELS, coarse_codes, get_embedder, preprocess  # noqa: E402
 from zeuge_lite.similarity.features import ANALYSIS_SIDE, Features  # noqa: E402
-from zeuge_lite.similarity.grouping import Thresholds, candidate_pairs, group_items  # noqa: E402
+from zeuge_lite.similarity.grouping import Thresholds, group_items  # noqa: E402
+from zeuge_lite.similarity.neighbours import candidate_pairs  # noqa: E402
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input  # noqa: E402
 from zeuge_lite.similarity.orientation import canonical_turns  # noqa: E402
 from zeuge_lite.similarity.scan import scan_folder  # noqa: E402

@@ -168,6 +168,36 @@ def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch
     assert finished["status"] == "cancelled" and finished["done"] == 1
 
 
+def test_the_comparison_beats_the_heartbeat_and_shows_its_own_n_of_total(client, conn, batch, monkeypatch,
+                                                                         immediate):
+    from zeuge_lite.similarity import neighbours
+    monkeypatch.setattr(neighbours, "ROWS", 2)  # five items: three blocks of rows, a report after each
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.0)  # every report is written, however fast
+    real_update, seen = qs.update_run, []
+
+    def age_then_update(connection, run_id, **values):
+        # As if the stage before had taken ten minutes: a page would show the run as failed until this write.
+        connection.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes') WHERE id = ?", (run_id,))
+        real_update(connection, run_id, **values)
+        shown = analysis.run_as_shown(connection, batch)
+        seen.append((shown["stage"], shown["done"], shown["total"], shown["status"]))
+        if (shown["stage"], shown["done"]) == ("comparing", 2):
+            seen.append(client.get(f"/batches/{batch}/similarity/progress").data.decode())
+
+    monkeypatch.setattr(qs, "update_run", age_then_update)
+    client.post(f"/batches/{batch}/similarity/run")
+    states = [state for state in seen if isinstance(state, tuple)]
+    assert all(status == "running" for *_rest, status in states)  # every write brought the run back to life
+    assert [(done, total) for stage, done, total, _s in states if stage == "comparing"] == [(0, 5), (2, 5),
+                                                                                           (4, 5), (5, 5)]
+    stages = [stage for stage, *_rest in states]
+    assert stages.index("analysing photos") < stages.index("comparing") < stages.index("storing pairs")
+    page = next(state for state in seen if isinstance(state, str))
+    assert "Comparing" in page and "2 of 5 photos" in page
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["done"], run["total"]) == ("done", 5, 5)
+
+
 def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
     from zeuge_lite.storage import Storage
     run, _ = analysis.start_or_get_run(conn, batch, "clip-vit-b32", {}, None)

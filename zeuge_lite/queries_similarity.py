@@ -74,12 +74,20 @@ def forget_feature_errors(conn, batch_id, model, prefix):
                  "AND sha256 IN (SELECT sha256 FROM items WHERE batch_id = ?)", (model, prefix, batch_id))
 
 
+_BATCH_FEATURES = ("FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
+                   "WHERE i.batch_id = ? AND x.error IS NULL")
+
+
 def batch_feature_rows(conn, batch_id, model):
-    """(item id, sha256, hashes blob, views blob, page hint) of a batch's analysed items, in batch order."""
-    return conn.execute(
-        "SELECT i.id, i.sha256, x.hashes, x.views, x.page_hint FROM items i JOIN features x ON x.sha256 = i.sha256 "
-        "AND x.model = ? WHERE i.batch_id = ? AND x.error IS NULL ORDER BY i.position, i.id",
-        (model, batch_id)).fetchall()
+    """(item id, sha256, hashes blob, views blob, page hint) of a batch's analysed items, in batch order, as a
+    cursor (a large batch's views are read row by row)."""
+    return conn.execute(f"SELECT i.id, i.sha256, x.hashes, x.views, x.page_hint {_BATCH_FEATURES} "
+                        "ORDER BY i.position, i.id", (model, batch_id))
+
+
+def count_batch_features(conn, batch_id, model):
+    """How many rows batch_feature_rows gives."""
+    return conn.execute(f"SELECT count(*) {_BATCH_FEATURES}", (model, batch_id)).fetchone()[0]
 
 
 def batch_feature_errors(conn, batch_id, model):
