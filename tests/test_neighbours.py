@@ -80,8 +80,7 @@ def _assert_same(found, expected):
 
 @pytest.mark.parametrize("rows", [None, [3, 8, 20, 30, 38]], ids=["whole batch", "new rows"])
 def test_sparse_comparison_finds_the_pairs_of_all_pairs_on_real_embeddings(sample, rows, monkeypatch):
-    monkeypatch.setattr(neighbours, "ROWS", 7)  # many blocks and tiles, as a large batch has
-    monkeypatch.setattr(neighbours, "COLUMNS", 11)
+    monkeypatch.setattr(neighbours, "TILE", 7)  # many blocks and tiles, as a large batch has
     shas, hashes, views = sample
     found, expected = candidate_pairs(shas, hashes, views, rows), reference_pairs(shas, hashes, views, rows)
     _assert_same(found, expected)

@@ -43,10 +43,12 @@ def save_features(conn, spec, sha256, features):
         (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
          features.vectors.astype(np.float32).tobytes(), int(features.page_hint)))
     if cur.rowcount:
+        views = _distinct_views(features.vectors)
+        codes = coarse_codes(np.stack([vector for _view, vector in views]))
         conn.executemany(
             f"INSERT INTO {spec.vec_table} (rowid, canonical, embedding, coarse) VALUES (?, ?, ?, vec_bit(?))",
-            [(cur.lastrowid * VIEW_ROWS + view, int(view > 0), vector.tobytes(), coarse_codes(vector)[0].tobytes())
-             for view, vector in _distinct_views(features.vectors)])
+            [(cur.lastrowid * VIEW_ROWS + view, int(view > 0), vector.tobytes(), code.tobytes())
+             for (view, vector), code in zip(views, codes)])
 
 
 def _distinct_views(vectors):

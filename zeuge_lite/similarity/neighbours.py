@@ -7,26 +7,26 @@ import numpy as np
 
 from zeuge_lite.similarity.grouping import CANDIDATE_COSINE_FLOOR, CANDIDATE_HASH_FLOOR, Pair
 
-ROWS = 2048     # rows of one block
-COLUMNS = 8192  # columns of one tile: a tile of similarities is ROWS x COLUMNS float32 (64 MB)
+TILE = 4096  # items per side of a tile of similarities: TILE x TILE float32 is 64 MB
 # Neighbours kept per item above the candidate floor. docs-dev (pages look alike to the model) has items with
 # 142 of 179 others above it; photos/dev at most 92. More than this many candidates per item only feed the
 # verification stage more pairs that the embedding cannot rank.
 TOP_K = 256
 # pHash pairs below the cosine floor are found by a multi-index search: split the 64 bits into c chunks, and a
 # pair within r bits is within r // c bits on some chunk. Up to CANDIDATE_HASH_FLOOR (12 bits: 4 chunks of 16,
-# 697 probes each) the search checks about 4 * 697 * 8n / 65536 codes per item, 3,400 at 100,000 items:
-# so larger batches search exactly up to hash_near (8 bits: 3 chunks of 21-22 bits, 2 bits each, 0.4 codes
-# per probe) and keep 9-12 bit pairs only when the embedding finds them too (photos/dev and docs-dev have 10
-# and 8 such pairs, all below cosine 0.51; without them the unverified groups are the same).
+# 697 probes each) the search checks about 4 * 697 * 8n / 65536 codes per item, 3,400 at 100,000 items (2 s
+# at 10,000 random pHashes here), so larger batches search exactly up to hash_near (8 bits: 3 chunks of 21-22
+# bits, 2 bits each, 0.4 codes per probe) and keep 9-12 bit pairs only when the embedding finds them too
+# (photos/dev and docs-dev have 10 and 8 such pairs, all below cosine 0.51; without them the unverified
+# groups are the same).
 HASH_SEARCHES = ((CANDIDATE_HASH_FLOOR, (16, 16, 16, 16)), (8, (22, 21, 21)))
-FULL_HASH_SEARCH_UP_TO = 20_000
+FULL_HASH_SEARCH_UP_TO = 5_000
 
 
 def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     """Pairs that involve `rows` (ascending; default: all) above the candidate floors, and each row's nearest
     score and nearest item index (-1 when alone); views are n x views x dim or ViewMatrices; progress(done,
-    total) is called after each block of rows.
+    total) is called after each tile with the rows whose comparison is complete.
 
     The same pairs as comparing every row with every item, as long as no row has more than k other items
     above the cosine floor (then its k most similar are kept)."""
@@ -35,17 +35,61 @@ def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     codes = _content_codes(shas)
     matrices = views if isinstance(views, ViewMatrices) else view_matrices(views)
     same = _same_content(codes)
-    found, nearest, nearest_index = [_unscored(same[np.isin(same[:, 0], rows)])], np.zeros(len(rows)), \
-        np.full(len(rows), -1)
-    for start in range(0, len(rows), ROWS):
-        block = rows[start:start + ROWS]
-        pairs, best, best_index = _block_neighbours(block, matrices, same[np.isin(same[:, 0], block)], k)
-        found.append(pairs)
-        nearest[start:start + len(block)], nearest_index[start:start + len(block)] = best, best_index
-        if progress:
-            progress(min(start + ROWS, len(rows)), len(rows))
-    found.append(_unscored(hash_neighbours(hashes, rows, *HASH_SEARCHES[n > FULL_HASH_SEARCH_UP_TO])))
+    progress = progress or (lambda _done, _total: None)
+    compare = _all_with_all if len(rows) == n else _rows_with_all
+    found, best, best_index = compare(rows, matrices, same, k, progress)
+    nearest, nearest_index = (np.clip(best, 0.0, 1.0), best_index) if n > 1 else (np.zeros(len(rows)), best_index)
+    found += [_unscored(same[np.isin(same[:, 0], rows)]),
+              _unscored(hash_neighbours(hashes, rows, *HASH_SEARCHES[n > FULL_HASH_SEARCH_UP_TO]))]
     return _as_pairs(np.concatenate(found), rows, n, codes, hashes, matrices), nearest, nearest_index
+
+
+def _rows_with_all(rows, matrices, same, k, progress):
+    """(triples, best score, best index) of some rows (a re-run's new items) against every item."""
+    n, found = len(matrices.upright), []
+    best, best_index = np.full(len(rows), -np.inf), np.full(len(rows), -1)
+    for begin in range(0, len(rows), TILE):
+        block, kept = rows[begin:begin + TILE], []
+        for start in range(0, n, TILE):
+            sims = _tile(matrices, block, same, start, min(n, start + TILE))
+            _best_of_tile(sims, best[begin:begin + TILE], best_index[begin:begin + TILE], start)
+            kept.append(_top_of_tile(sims, block, start, k))
+            progress(begin, len(rows))
+        found.append(_keep_top(np.concatenate(kept), k))
+    progress(len(rows), len(rows))
+    return found, best, best_index
+
+
+def _all_with_all(rows, matrices, same, k, progress):
+    """_rows_with_all for every item, each tile computed once for both of its blocks (the matrix is symmetric):
+    half the products."""
+    n, found = len(rows), []
+    best, best_index = np.full(n, -np.inf), np.full(n, -1)
+    starts = list(range(0, n, TILE))
+    pending = {start: [] for start in starts}
+    for i in starts:
+        block = rows[i:i + TILE]
+        for j in starts[starts.index(i):]:
+            stop = min(n, j + TILE)
+            sims = _tile(matrices, block, same, j, stop)
+            _best_of_tile(sims, best[i:i + TILE], best_index[i:i + TILE], j)
+            pending[i].append(_top_of_tile(sims, block, j, k))
+            if j > i:  # the same tile read the other way: rows of block j against block i
+                _best_of_tile(sims.T, best[j:stop], best_index[j:stop], i)
+                pending[j].append(_top_of_tile(sims.T, rows[j:stop], i, k))
+                if len(pending[j]) > 8:  # bounded memory when many items are alike
+                    pending[j] = [_keep_top(np.concatenate(pending[j]), k)]
+            progress(i, n)
+        found.append(_keep_top(np.concatenate(pending.pop(i)), k))
+    progress(n, n)
+    return found, best, best_index
+
+
+def _tile(matrices, block, same, start, stop):
+    """Similarities of a block of rows with items start..stop: identical files 1.0, an item with itself -inf."""
+    sims = tile_similarity(matrices, block, start, stop)
+    _mark_same_content(sims, block, same[np.isin(same[:, 0], block)], start, stop)
+    return sims
 
 
 def _unscored(pairs):
@@ -117,24 +161,6 @@ def tile_similarity(matrices, rows, start, stop):
             tile[row_second] = np.maximum(tile[row_second], row_views @ second_views[lo:hi].T)
         sims[:, col_second] = tile
     return sims
-
-
-def _block_neighbours(block, matrices, same, k):
-    """(candidate (row, column) pairs, nearest score, nearest index) of one block of rows against every item;
-    same: the block's identical-file pairs."""
-    n = len(matrices[0])
-    best, best_index = np.full(len(block), -np.inf), np.full(len(block), -1)
-    kept = []
-    for start in range(0, n, COLUMNS):
-        stop = min(n, start + COLUMNS)
-        sims = tile_similarity(matrices, block, start, stop)
-        _mark_same_content(sims, block, same, start, stop)
-        _best_of_tile(sims, best, best_index, start)
-        kept.append(_top_of_tile(sims, block, start, k))
-    pairs = _keep_top(np.concatenate(kept), k)
-    if n < 2:
-        return pairs, np.zeros(len(block)), np.full(len(block), -1)
-    return pairs, np.clip(best, 0.0, 1.0), best_index
 
 
 def _mark_same_content(sims, block, same, start, stop):
