@@ -126,3 +126,9 @@ def test_hash_search_finds_every_pair_within_its_radius(radius, chunks):
     some = np.array([5, 120, 150])
     found_some = {tuple(sorted(map(int, pair))) for pair in hash_neighbours(hashes, some, radius, chunks)}
     assert found_some == {pair for pair in expected if set(pair) & set(some.tolist())}
+
+
+def test_an_item_alone_has_no_pairs_and_no_nearest_item(sample):
+    shas, hashes, views = sample
+    pairs, nearest, index = candidate_pairs(shas[:1], hashes[:1], views[:1])
+    assert (pairs, list(nearest), list(index)) == ([], [0.0], [-1])

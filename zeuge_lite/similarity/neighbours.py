@@ -38,7 +38,8 @@ def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     progress = progress or (lambda _done, _total: None)
     compare = _all_with_all if len(rows) == n else _rows_with_all
     found, best, best_index = compare(rows, matrices, same, k, progress)
-    nearest, nearest_index = (np.clip(best, 0.0, 1.0), best_index) if n > 1 else (np.zeros(len(rows)), best_index)
+    nearest, nearest_index = (np.clip(best, 0.0, 1.0), best_index) if n > 1 else \
+        (np.zeros(len(rows)), np.full(len(rows), -1))
     found += [_unscored(same[np.isin(same[:, 0], rows)]),
               _unscored(hash_neighbours(hashes, rows, *HASH_SEARCHES[n > FULL_HASH_SEARCH_UP_TO]))]
     return _as_pairs(np.concatenate(found), rows, n, codes, hashes, matrices), nearest, nearest_index
