@@ -256,6 +256,24 @@ def test_similar_items_for_a_stored_item_and_an_outside_image(client, conn, app,
     assert conn.execute("SELECT count(*) FROM features").fetchone()[0] == features_before
 
 
+def test_an_index_of_the_earlier_layout_is_rebuilt_with_codes_only(client, conn, batch, monkeypatch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    spec = model_spec("efficientnet-lite0")
+    before = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    conn.execute("DROP TABLE vec_efficientnet_lite0")  # as databases made before it held float vectors too
+    conn.execute("CREATE VIRTUAL TABLE vec_efficientnet_lite0 USING vec0(canonical integer partition key, "
+                 "embedding float[1280] distance_metric=cosine, coarse bit[512])")
+    qs.ensure_vec_table(conn, spec)
+    assert "float[" not in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_efficientnet_lite0'"
+                                        ).fetchone()[0]
+    after = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    assert after == before and len(after) >= 10
+    monkeypatch.setattr(analysis, "WHOLE_SCOPE", 0)  # through the coarse codes, not scored whole
+    items = {i["filename"]: i["id"] for i in queries.items_of_batch(conn, batch)}
+    found = analysis.similar_to_item(conn, "efficientnet-lite0", items["kodim05.png"], k=2, batch_id=batch)
+    assert {row["filename"] for row, _score in found} == {"kodim05-rescan.jpg", "kodim05-turned-sepia.jpg"}
+
+
 def test_similar_items_stay_inside_the_archive(client, conn, world, batch, immediate):
     client.post(f"/batches/{batch}/similarity/run")
     _other_user, other_archive = world.user("other@x.org")

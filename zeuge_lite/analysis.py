@@ -8,8 +8,8 @@ from zeuge_lite import queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
+from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec, stored_views
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
-from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, describe_pairs, group_items,
                                             view_similarity)
 from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views
@@ -182,7 +182,7 @@ def load_batch_features(conn, batch_id, model):
             ids.append(row["id"])
             shas.append(row["sha256"])
             hints.append(row["page_hint"] is None or bool(row["page_hint"]))  # unknown (older features): a page
-            yield index, np.frombuffer(row["views"], dtype=np.float32).reshape(-1, dim)
+            yield index, stored_views(row["views"], dim)
     views = gather_views(n, dim, views_of_rows())
     count = len(ids)
     return ids, shas, hashes[:count], views._replace(upright=views.upright[:count],
@@ -353,7 +353,7 @@ def _exact_scores(conn, spec, query, feature_ids):
     if not feature_ids:
         return {}
     rows = qs.views_of_features(conn, feature_ids)
-    views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, spec.dim) for r in rows])
+    views = np.stack([stored_views(r["views"], spec.dim) for r in rows])
     scores = view_similarity(views, query[None, :, :])[:, 0]
     return {row["id"]: float(score) for row, score in zip(rows, scores)}
 
@@ -363,7 +363,7 @@ def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):
     blob = qs.item_views(conn, item_id, model)
     if blob is None:
         return []
-    views = np.frombuffer(blob, dtype=np.float32).reshape(-1, model_spec(model).dim)
+    views = stored_views(blob, model_spec(model).dim)
     return similar_items(conn, model, views, k, batch_id, archive_id, exclude_item=item_id)
 
 
