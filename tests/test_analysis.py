@@ -170,6 +170,36 @@ def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch
     assert finished["status"] == "cancelled" and finished["done"] == 1
 
 
+def test_the_comparison_beats_the_heartbeat_and_shows_its_own_n_of_total(client, conn, batch, monkeypatch,
+                                                                         immediate):
+    from zeuge_lite.similarity import neighbours
+    monkeypatch.setattr(neighbours, "TILE", 2)  # five items: blocks of two, a report after each tile
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.0)  # every report is written, however fast
+    real_update, seen = qs.update_run, []
+
+    def age_then_update(connection, run_id, **values):
+        # As if the stage before had taken ten minutes: a page would show the run as failed until this write.
+        connection.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes') WHERE id = ?", (run_id,))
+        real_update(connection, run_id, **values)
+        shown = analysis.run_as_shown(connection, batch)
+        seen.append((shown["stage"], shown["done"], shown["total"], shown["status"]))
+        if (shown["stage"], shown["done"]) == ("comparing", 2):
+            seen.append(client.get(f"/batches/{batch}/similarity/progress").data.decode())
+
+    monkeypatch.setattr(qs, "update_run", age_then_update)
+    client.post(f"/batches/{batch}/similarity/run")
+    states = [state for state in seen if isinstance(state, tuple)]
+    assert all(status == "running" for *_rest, status in states)  # every write brought the run back to life
+    assert sorted({(done, total) for stage, done, total, _s in states if stage == "comparing"}) == [
+        (0, 5), (2, 5), (4, 5), (5, 5)]
+    stages = [stage for stage, *_rest in states]
+    assert stages.index("analysing photos") < stages.index("comparing") < stages.index("storing pairs")
+    page = next(state for state in seen if isinstance(state, str))
+    assert "Comparing" in page and "2 of 5 photos" in page
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["done"], run["total"]) == ("done", 5, 5)
+
+
 def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
     from zeuge_lite.storage import Storage
     run, _ = analysis.start_or_get_run(conn, batch, "clip-vit-b32", {}, None)
@@ -229,6 +259,24 @@ def test_similar_items_for_a_stored_item_and_an_outside_image(client, conn, app,
                                         model_dir=app.config["MODEL_DIR"])
     assert matches[0][0]["filename"] == "kodim23.png" and matches[0][1] > 0.8
     assert conn.execute("SELECT count(*) FROM features").fetchone()[0] == features_before
+
+
+def test_an_index_of_the_earlier_layout_is_rebuilt_with_codes_only(client, conn, batch, monkeypatch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    spec = model_spec("efficientnet-lite0")
+    before = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    conn.execute("DROP TABLE vec_efficientnet_lite0")  # as databases made before it held float vectors too
+    conn.execute("CREATE VIRTUAL TABLE vec_efficientnet_lite0 USING vec0(canonical integer partition key, "
+                 "embedding float[1280] distance_metric=cosine, coarse bit[512])")
+    qs.ensure_vec_table(conn, spec)
+    assert "float[" not in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_efficientnet_lite0'"
+                                        ).fetchone()[0]
+    after = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    assert after == before and len(after) >= 10
+    monkeypatch.setattr(analysis, "WHOLE_SCOPE", 0)  # through the coarse codes, not scored whole
+    items = {i["filename"]: i["id"] for i in queries.items_of_batch(conn, batch)}
+    found = analysis.similar_to_item(conn, "efficientnet-lite0", items["kodim05.png"], k=2, batch_id=batch)
+    assert {row["filename"] for row, _score in found} == {"kodim05-rescan.jpg", "kodim05-turned-sepia.jpg"}
 
 
 def test_similar_items_stay_inside_the_archive(client, conn, world, batch, immediate):

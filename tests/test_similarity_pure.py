@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
-from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
-                                            pair_tier, uniqueness, view_similarity)
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, describe_pairs, group_items, pair_tier, uniqueness,
+                                            view_similarity)
+from zeuge_lite.similarity.neighbours import candidate_pairs
 from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
 from zeuge_lite.similarity.orientation import canonical_turns
 from zeuge_lite.similarity.embedding import l2_normalise

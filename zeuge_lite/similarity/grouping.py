@@ -5,8 +5,6 @@ import numpy as np
 
 from zeuge_lite.similarity.hashing import HASH_BITS
 
-BLOCK = 1024  # rows per block when comparing a batch with itself: bounds memory at scale
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -121,53 +119,11 @@ def view_similarity(a, b):
     return np.maximum(upright, canonical.reshape(na, views, nb, views).max(axis=(1, 3)))
 
 
-def _block_hash_distance(rows, hashes):
-    """Smallest pHash distance (len(rows) x n) over the eight variants either way round, and the upright one."""
-    forward = np.bitwise_count(np.bitwise_xor(hashes[rows, 0][:, None, None], hashes[None, :, :]))
-    backward = np.bitwise_count(np.bitwise_xor(hashes[rows][:, None, :], hashes[None, :, 0, None]))
-    return np.minimum(forward.min(axis=2), backward.min(axis=2)), forward[:, :, 0]
-
-
-def candidate_pairs(shas, hashes, views, rows=None):
-    """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest
-    score and nearest item index (-1 when alone).
-
-    Blockwise, so memory stays at BLOCK x n; a re-run passes only its new items as rows."""
-    n = len(shas)
-    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    is_row = np.zeros(n, dtype=bool)
-    is_row[rows] = True
-    shas = np.asarray(shas)
-    pairs, nearest, nearest_index = [], np.zeros(len(rows)), np.full(len(rows), -1)
-    for start in range(0, len(rows), BLOCK):
-        block = rows[start:start + BLOCK]
-        sims, (dist, upright) = view_similarity(views[block], views), _block_hash_distance(block, hashes)
-        same = shas[block][:, None] == shas[None, :]
-        nearest[start:start + len(block)], nearest_index[start:start + len(block)] = _nearest(block, sims, same)
-        keep = (sims >= CANDIDATE_COSINE_FLOOR) | (dist <= CANDIDATE_HASH_FLOOR) | same
-        for i, b in zip(*np.nonzero(keep)):
-            a = block[i]
-            if a != b and not (is_row[b] and b < a):
-                pairs.append(Pair(int(min(a, b)), int(max(a, b)), float(sims[i, b]), int(dist[i, b]),
-                                  bool(same[i, b]), bool(upright[i, b] > dist[i, b])))
-    return pairs, nearest, nearest_index
-
-
 def apart_from_plain(pairs, plain):
     """Candidate pairs less those that would join a blank or plain page (plain: a set of indexes) by hash or
     embedding alone: a uniform image's hash is degenerate (four colours hash alike), so it pairs only with an
     identical file or one whose pixels match (run exact.confirm_exact first)."""
     return [p for p in pairs if p.same_file or p.pixel_equal or not (p.a in plain or p.b in plain)]
-
-
-def _nearest(block, sims, same):
-    """Each row's similarity to its most similar other item (1.0 for an identical file), and which."""
-    if sims.shape[1] < 2:
-        return np.zeros(len(block)), np.full(len(block), -1)
-    work = np.where(same, 1.0, sims).astype(np.float64)
-    work[np.arange(len(block)), block] = -1.0
-    index = work.argmax(axis=1)
-    return np.clip(work[np.arange(len(block)), index], 0.0, 1.0), index
 
 
 def uniqueness(nearest):
