@@ -177,7 +177,9 @@
 
   function showResult(row, result) {
     row.className = "result-" + result.status;
-    row.querySelector("progress").value = 100;
+    var bar = row.querySelector("progress");
+    // A refused file did not land: no full bar that reads as "done", only the reason beside its name.
+    if (result.status === "refused") { bar.replaceWith(document.createElement("span")); } else { bar.value = 100; }
     row.querySelector(".status").textContent = result.status === "added" ? "added" : result.status + ": " + result.message;
   }
 

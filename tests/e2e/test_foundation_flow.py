@@ -51,6 +51,7 @@ def test_archivist_flow(live_server, page):
     _drop_files(page, "#dropzone", files + [("notes.png", b"not an image at all")])
     expect(page.locator("#upload-list li.result-added")).to_have_count(3)
     expect(page.locator("#upload-list li.result-refused")).to_contain_text("not an image file")
+    expect(page.locator("#upload-list li.result-refused progress")).to_have_count(0)  # no bar for what did not land
     screenshot(page, "01-upload")
 
     page.click("text=See the items")
