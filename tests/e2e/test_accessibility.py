@@ -1,8 +1,8 @@
 """axe-core's WCAG 2.1 A + AA rules in every page and state an archivist reaches, in a real browser against a
 real server with its in-process worker: logged out, the archive, each batch tab before and after an analysis,
 a group card expanded, compared, side by side and its delete confirmation, the item page, find a photo, the
-audit log, plans, the trash; at 1280, 375 and 320 px (issue 14's narrowest). Any violation fails the test,
-listed by state."""
+audit log, plans, the trash, the admin page, invitations and a new archive; at 1280, 375 and 320 px (issue
+14's narrowest). Any violation fails the test, listed by state."""
 import pytest
 from playwright.sync_api import expect
 
@@ -166,6 +166,26 @@ def _free_archive(page, audit, url):
     audit.check("error page (404)")
 
 
+def _admin_and_members(page, audit, url):
+    """The pages of issue 9 §5 and issue 14's invitations (the demo user is the instance's administrator): the
+    admin page, an archive with a pending invitation, the invitation link's page, a new archive. (The upgrade
+    request form, which an administrator is not shown, is audited in test_upgrade_flow.)"""
+    page.goto(url + "/admin")
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    audit.check("admin page", shot=True)
+    page.goto(url + "/")
+    page.get_by_role("link", name="Demo Archive (Pro)").click()
+    page.get_by_label("E-mail address to invite").fill("someone@example.org")
+    page.get_by_role("button", name="Invite", exact=True).click()
+    flash = page.locator(".flash", has_text="hand over this link")
+    audit.check("archive: invitation made", shot=True)
+    link = flash.inner_text().split("shown only now): ")[1].split()[0]
+    page.goto(link)
+    audit.check("invitation link")
+    page.goto(url + "/archives/new")
+    audit.check("new archive")
+
+
 def test_axe_reports_a_violation(page):
     """The audit can fail: an unlabelled field and low-contrast text are found."""
     page.set_content('<html lang="en"><title>t</title><main><input><p style="color:#bbb">faint</p></main></html>')
@@ -208,6 +228,7 @@ def test_every_state_passes_axe_wcag21_aa(demo_url, page, width):
     _plain_pages(page, audit)
     _archive_pages(page, audit)
     _free_archive(page, audit, demo_url)
+    _admin_and_members(page, audit, demo_url)
     print(audit.report())
     assert not audit.failing(), "axe-core WCAG 2.1 AA violations:\n" + audit.report()
     assert csp_violations == []

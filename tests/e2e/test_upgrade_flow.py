@@ -5,6 +5,7 @@ The admin page reflows at 320 px."""
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.axe import Audit
 from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, stop_process, watch_csp
 from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -49,10 +50,11 @@ def _invite(page, url, email):
     _fits_a_phone(page, "47-archive-members-phone")
 
 
-def _accept_and_ask(page, url):
+def _accept_and_ask(page, url, audit):
     page.goto(url + "/")
     expect(page.locator("#invitations")).to_contain_text(FREE)
     screenshot(page, "45-home-invitation")
+    audit.check("archives list: an invitation waiting")
     page.get_by_role("button", name=f"Accept the invitation to {FREE}").click()
     expect(page.locator(".flash")).to_contain_text(f"You joined “{FREE}” as archivist")
     page.click("text=Free plan sample")
@@ -61,19 +63,22 @@ def _accept_and_ask(page, url):
     expect(prompt.get_by_role("link", name="Demo Archivist")).to_have_attribute("href", f"mailto:{DEMO_EMAIL}")
     prompt.get_by_label("Message to the administrators (optional)").fill("The parish box has re-scans.")
     screenshot(page, "40-upgrade-prompt")
+    audit.check("upgrade prompt: request form")
     prompt.get_by_role("button", name="Ask for the Pro plan").click()
     expect(page.locator(".flash")).to_contain_text("upgrade request is sent")
     expect(page.locator("#upgrade-prompt [role=status]")).to_contain_text("waiting for an administrator")
+    audit.check("upgrade prompt: request sent")
     return page.url
 
 
-def _grant(page, url):
+def _grant(page, url, audit):
     page.get_by_role("link", name="Admin").click()
     expect(page.get_by_role("heading", name="Administration")).to_be_visible()
     row = page.locator("table.admin-requests tr", has_text=FREE)
     expect(row).to_contain_text("The parish box has re-scans.")
     expect(row).to_contain_text(ADA[0])
     screenshot(page, "41-admin-requests")
+    audit.check("admin page: a request waiting")
     _fits_a_phone(page, "42-admin-phone")
     row.get_by_role("button", name=f"Grant {FREE} the Pro plan").click()
     expect(page.locator(".flash")).to_contain_text(f"“{FREE}” is on the Pro plan now")
@@ -103,8 +108,10 @@ def test_an_upgrade_request_granted_on_the_admin_page(tmp_path, browser):
         _log_in(admin_page, url, DEMO_EMAIL, DEMO_PASSWORD)
         _invite(admin_page, url, ADA[1])
         _log_in(ada, url, ADA[1], ADA[2])
-        tab = _accept_and_ask(ada, url)
-        _grant(admin_page, url)
+        audit = Audit(ada, "axe-report-upgrade")
+        tab = _accept_and_ask(ada, url, audit)
+        audit.page = admin_page
+        _grant(admin_page, url, audit)
         _read_the_log(admin_page, url)
         ada.goto(tab)
         expect(ada.locator("#upgrade-prompt")).to_have_count(0)
@@ -115,6 +122,7 @@ def test_an_upgrade_request_granted_on_the_admin_page(tmp_path, browser):
         expect(ada.locator("main")).to_contain_text("Demo Archive (Free): Pro")
         screenshot(ada, "46-plans")
         assert violations == []
+        assert not audit.failing(), "axe-core WCAG 2.1 AA violations:\n" + audit.report()
     finally:
         admin.close()
         archivist.close()
