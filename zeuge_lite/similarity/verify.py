@@ -457,16 +457,16 @@ def _central(record, mirrored):
     return points[keep][:SCREEN_POINTS], descriptors[keep][:SCREEN_POINTS]
 
 
-def _screen_sets(records, shas):
-    """Reference (direct) and query (direct + mirrored) points of the pages: points, descriptors, owner, mirrored."""
-    ref, query = [], []
-    for owner, sha in enumerate(shas):
-        direct = _central(records[sha], False)
-        ref.append((*direct, np.full(len(direct[1]), owner), np.zeros(len(direct[1]), bool)))
-        query.append(ref[-1])
-        mirror = _central(records[sha], True)
-        query.append((*mirror, np.full(len(mirror[1]), owner), np.ones(len(mirror[1]), bool)))
-    return [tuple(np.concatenate(column) for column in zip(*side)) for side in (ref, query)]
+def _screen_side(records, shas, owner_of, mirrors):
+    """Points, descriptors, owner and mirrored flag of the central points of these pages (direct, and mirrored
+    too when mirrors)."""
+    side = []
+    for sha in shas:
+        for mirrored in (False, True) if mirrors else (False,):
+            points, descriptors = _central(records[sha], mirrored)
+            side.append((points, descriptors, np.full(len(descriptors), owner_of[sha]),
+                         np.full(len(descriptors), mirrored)))
+    return tuple(np.concatenate(column) for column in zip(*side))
 
 
 def _chunk_candidates(ref_descriptors, query_descriptors):
@@ -496,21 +496,51 @@ def _one_to_one(group, first, second, distance):
 
 def screen_text_pairs(records, keys):
     """{pair key: distinct RANSAC inliers among the page bodies' matches} for pairs of records (see above)."""
+    return dict(item for task in screen_tasks(records, keys) for item in screen_task(task))
+
+
+def screen_tasks(records, keys, parts=1):
+    """The screen of these pairs as up to `parts` independent tasks for screen_task, split by the pairs' first
+    page (query side); every task holds all the pairs' second pages (reference side, which decides the stop
+    chunks), so the results do not depend on the split."""
     shas = sorted({sha for key in keys for sha in key})
     if not keys:
-        return {}
+        return []
     owner_of = {sha: n for n, sha in enumerate(shas)}
-    (rp, rd, ro, _rm), (qp, qd, qo, qm) = _screen_sets(records, shas)
-    wanted = np.zeros((len(shas), len(shas)), bool)
-    for a, b in keys:
-        wanted[owner_of[a], owner_of[b]] = True
+    reference = _screen_side(records, shas, owner_of, mirrors=False)[:3]
+    tasks = []
+    for part in _balanced(sorted(keys), parts):
+        firsts = sorted({a for a, _b in part})
+        tasks.append((shas, reference, _screen_side(records, firsts, owner_of, mirrors=True),
+                      [(owner_of[a], owner_of[b]) for a, b in part]))
+    return tasks
+
+
+def _balanced(keys, parts):
+    """Sorted keys cut into up to `parts` runs of about equal length that never split one first page."""
+    runs, size = [], -(-len(keys) // max(1, parts))
+    for key in keys:
+        if runs and (len(runs[-1]) < size or runs[-1][-1][0] == key[0]):
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    return runs
+
+
+def screen_task(task):
+    """[(pair key, distinct inliers)] for one task of screen_tasks."""
+    shas, (rp, rd, ro), (qp, qd, qo, qm), pairs = task
+    n = len(shas)
+    wanted = np.zeros((n, n), bool)
+    for a, b in pairs:
+        wanted[a, b] = True
     qi, ri = _chunk_candidates(rd, qd)
     keep = wanted[qo[qi], ro[ri]]
     qi, ri = qi[keep], ri[keep]
     distance = np.bitwise_count(qd[qi].view(np.uint64) ^ rd[ri].view(np.uint64)).sum(axis=1)
     keep = distance <= SCREEN_HAMMING
     qi, ri, distance = qi[keep], ri[keep], distance[keep]
-    group = (qo[qi].astype(np.int64) * len(shas) + ro[ri]) * 2 + qm[qi]
+    group = (qo[qi].astype(np.int64) * n + ro[ri]) * 2 + qm[qi]
     best = _one_to_one(group, qi, ri, distance)
     qi, ri, group, distance = qi[best], ri[best], group[best], distance[best]
     best = _one_to_one(group, ri, qi, distance)
@@ -520,10 +550,9 @@ def screen_text_pairs(records, keys):
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     found = {}
     for start, end in zip(bounds[:-1], bounds[1:]):
-        pair = group[start] // 2
-        key = (shas[pair // len(shas)], shas[pair % len(shas)])
-        found[key] = max(found.get(key, 0), _screen_fit(qp[qi[start:end]], rp[ri[start:end]]))
-    return {key: found.get(key, 0) for key in keys}
+        pair = int(group[start] // 2)
+        found[pair] = max(found.get(pair, 0), _screen_fit(qp[qi[start:end]], rp[ri[start:end]]))
+    return [((shas[a], shas[b]), found.get(a * n + b, 0)) for a, b in pairs]
 
 
 def _screen_fit(src, dst):
