@@ -381,31 +381,37 @@ def _orientation(matrix):
 def verify_pair(a, b, text=False):
     """Whether the records a and b show the same physical content (see the module docstring); text=True
     judges the pair as pages of text even if neither record's detector says so (turned pages can fool it)."""
+    return matched_points(a, b, text)[0]
+
+
+def matched_points(a, b, text=False):
+    """(verify_pair's Verification, inlier points on a, the same points on b) in the records' pixels."""
     text = text or a.is_text_page or b.is_text_page
     best = None
     for mirrored in (False, True):
         pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
-        result, consistent = _verify_oriented(pa, da, b, text, a.ink)
-        if best is None or (result.verified, result.inliers) > (best.verified, best.inliers):
-            best = result
-        if best.verified or (consistent and not text):
+        result, consistent, src, dst = _verify_oriented(pa, da, b, text, a.ink)
+        if best is None or (result.verified, result.inliers) > (best[0].verified, best[0].inliers):
+            best = result, src, dst
+        if best[0].verified or (consistent and not text):
             break  # the direct orientation has consistent geometry: the mirror cannot be it (a page's
             # symmetric logo or round glyphs give some geometry either way, so pages try both)
     return best
 
 
 def _verify_oriented(pa, da, b, text, ink_a):
-    """(Verification, whether this orientation has consistent geometry) for one orientation of a."""
+    """(Verification, whether this orientation has consistent geometry, inlier points a, b) for one
+    orientation of a."""
     quick, prior, _src, _dst = _fit(pa[:QUICK_POINTS], da[:QUICK_POINTS], b.points[:QUICK_POINTS],
                                     b.descriptors[:QUICK_POINTS])
     if quick < QUICK_MIN_INLIERS:
-        return _decide(quick, None, None, text), False
+        return _decide(quick, None, None, text), False, None, None
     inliers, matrix, src, dst = _fit_near(pa, da, b.points, b.descriptors, prior)
     coverage = None
     if text and matrix is not None:
         src, dst = _guided(pa, da, b.points, b.descriptors, matrix)
         coverage = min(_coverage(ink_a, src), _coverage(b.ink, dst))
-    return _decide(inliers, coverage, matrix, text), inliers >= MIN_INLIERS_PHOTO
+    return _decide(inliers, coverage, matrix, text), inliers >= MIN_INLIERS_PHOTO, src, dst
 
 
 def _decide(inliers, coverage, matrix, text):

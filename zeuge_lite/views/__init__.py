@@ -44,9 +44,9 @@ def init_app(app):
     from zeuge_lite import plans
     from zeuge_lite.memo import Memo
     app.extensions["memo"] = Memo()
-    from zeuge_lite.views import archives, batches, errors, items, plain, review, similarity, trash
+    from zeuge_lite.views import archives, batches, errors, items, matches, plain, review, similarity, trash
     errors.init_app(app)
-    for module in (archives, batches, items, similarity, review, trash, plain):
+    for module in (archives, batches, items, similarity, review, trash, plain, matches):
         app.register_blueprint(module.bp)
     app.register_blueprint(review.audit_bp)
     app.register_blueprint(review.items_bp)
