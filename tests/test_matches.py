@@ -50,13 +50,14 @@ def test_a_verified_pair_links_its_picture_from_the_card_and_others_get_none(
     ids = _ids(conn, batch)
     group = sorted(ids[n] for n in ("letter-1.png", "letter-1-rescan.jpg", "letter-1-turned.jpg"))
     card = client.get(f"/batches/{batch}/similarity/group/{'-'.join(map(str, group))}").data.decode()
-    assert "/similarity/matches/" in card and "side by side; lines join" in card
+    assert "/matches.png" in card and "side by side; lines join" in card
     url = card[card.index('class="matches"'):].split('<img src="')[1].split('"')[0]
     response = client.get(url)
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert Image.open(io.BytesIO(response.data)).width > 320
     a, b = sorted((ids["letter-1.png"], ids["letter-2.png"]))
-    assert client.get(f"/batches/{batch}/similarity/matches/{a}-{b}.png").status_code == 404  # refused pair
+    assert client.get(f"/batches/{batch}/similarity/group/{a}-{b}/matches.png").status_code == 404  # refused
+    assert client.get(f"/batches/{batch}/similarity/group/{a}/matches.png").status_code == 404  # not a pair
     world.logout()
     world.own_batch("other@x.org")
     assert client.get(url).status_code == 404  # another archive's pair
@@ -64,4 +65,4 @@ def test_a_verified_pair_links_its_picture_from_the_card_and_others_get_none(
 
 def test_the_picture_needs_a_plan_with_similarity(client, conn, world):
     archive, batch = world.own_batch("free@x.org", plan="free")
-    assert client.get(f"/batches/{batch}/similarity/matches/1-2.png").status_code == 402
+    assert client.get(f"/batches/{batch}/similarity/group/1-2/matches.png").status_code == 402

@@ -19,29 +19,37 @@ bp = Blueprint("matches", __name__, url_prefix="/batches")
 MOST_PAIRS = 6  # pictures offered on one card: a large group's every pair would bury the card
 
 
-@bp.route("/<int:batch_id>/similarity/matches/<int:a>-<int:b>.png")
+@bp.route("/<int:batch_id>/similarity/group/<key>/matches.png")
 @login_required
-def picture(batch_id, a, b):
-    """The two thumbnails side by side with the pair's inlier matches drawn; 404 unless the pair verified."""
+def picture(batch_id, key):
+    """The two thumbnails of a pair (key "a-b", as group keys) side by side with its inlier matches drawn;
+    404 unless the pair verified."""
     batch = _batch(batch_id)
-    members = {m["id"]: m for m in review.group_members(get_db(), batch["id"], {a, b})}
-    pair = _verified_pair(members, a, b)
+    pair = _verified_pair(batch, key)
     if pair is None:
         abort(404)
-    first, second = members[pair["a_item"]], members[pair["b_item"]]
+    first, second = pair
     records = _records(first, second)
     with Image.open(storage().derived_path("thumb", first["sha256"])) as thumb_a, \
             Image.open(storage().derived_path("thumb", second["sha256"])) as thumb_b:
-        png, _drawn, _check = match_picture(thumb_a, thumb_b, records[0], records[1], bool(pair["text_pair"]))
+        png, _drawn, _check = match_picture(thumb_a, thumb_b, records[0], records[1], first["text_pair"])
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
-def _verified_pair(members, a, b):
-    """The stored pair of these two members if its verification passed, else None."""
-    if a == b or len(members) != 2:
+def _verified_pair(batch, key):
+    """(member a, member b) of the batch named by the pair key if their stored pair verified, else None."""
+    try:
+        ids = review.parse_key(key)
+    except ValueError:
         return None
-    rows = qs.pairs_among(get_db(), current_app.config["MODEL"], [a, b])
-    return next((row for row in rows if row["verified"]), None)
+    members = {m["id"]: m for m in review.group_members(get_db(), batch["id"], ids)}
+    if len(ids) != 2 or len(members) != 2:
+        return None
+    row = next((r for r in qs.pairs_among(get_db(), current_app.config["MODEL"], ids) if r["verified"]), None)
+    if row is None:
+        return None
+    first = dict(members[row["a_item"]], text_pair=bool(row["text_pair"]))
+    return first, members[row["b_item"]]
 
 
 def _records(*members):
@@ -68,5 +76,6 @@ def matched_pairs(batch, members):
     found = [row for row in rows if row["verified"]][:MOST_PAIRS]
     return [{"a_name": names[row["a_item"]], "b_name": names[row["b_item"]], "inliers": row["inliers"],
              "coverage": row["coverage"], "text": bool(row["text_pair"]),
-             "url": url_for("matches.picture", batch_id=batch["id"], a=row["a_item"], b=row["b_item"])}
+             "url": url_for("matches.picture", batch_id=batch["id"],
+                            key=review.group_key((row["a_item"], row["b_item"])))}
             for row in found]
