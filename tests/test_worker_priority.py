@@ -28,3 +28,12 @@ def test_the_scan_asks_for_foreground_workers(tmp_path, monkeypatch, make_image)
     monkeypatch.setattr(scan, "analyse_files", spy)
     scan.scan_folder(tmp_path, "efficientnet-lite0", Thresholds(), 10**8, workers=1)
     assert asked == [0]
+
+
+def _opencv_threads(_task):
+    import cv2
+    return cv2.getNumThreads()
+
+
+def test_pool_workers_run_opencv_on_one_thread():
+    assert set(parallel.run_checks(_opencv_threads, range(8), workers=2)) == {1}
