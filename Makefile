@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test lint setup chromium clean-demo
+.PHONY: demo test lint setup chromium redis clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,20 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# Debian's redis-server for the test of the queue in Redis (docs/scaling.md); the app itself does not need it.
+redis:
+	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null || { echo "Install redis-server"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q redis-server; }
+
+# axe-core for the accessibility browser test, at the version package-lock.json pins (Debian's npm if none).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null || { echo "Install Node.js and npm (the accessibility test runs axe-core)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.runtime
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app zeuge demo
@@ -36,7 +50,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects no test: that is a failure here, never a green run.
-test: $(VENV)/.dev chromium lint
+test: $(VENV)/.dev node_modules/.installed chromium redis lint
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 

@@ -35,6 +35,14 @@ def test_focus_outline_and_badges_have_enough_contrast():
     assert contrast(colour, background) >= 4.5  # SC 1.4.3, small text
 
 
+def test_tier_stripes_and_chart_bars_stand_out_three_to_one():
+    """SC 1.4.11: the stripe that marks a card's tier and the histogram's bars, on the card and on the page."""
+    selectors = (".group-card", ".group-card.tier-exact", ".group-card.tier-near", ".histogram rect",
+                 ".histogram rect.low")
+    colours = [re.search(r"(#[0-9a-f]{6})", _rule(selector)).group(1) for selector in selectors]
+    assert all(contrast(c, "#ffffff") >= 3 and contrast(c, "#f6f7f8") >= 3 for c in colours), colours
+
+
 def test_the_file_picker_is_labelled_and_the_drop_zone_is_no_dead_tab_stop(client, analysed):
     batch, _archive, _ids = analysed
     page = client.get(f"/batches/{batch}/upload").data.decode()

@@ -1,6 +1,7 @@
 """Analysis runs (huey in immediate mode here; a real consumer runs in tests/e2e): features, groups,
 incremental re-runs, one active run per batch, cancel, stalled workers, per-item failures, plan checks."""
 import io
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from zeuge_lite.similarity.embedding import l2_normalise, model_spec
 from zeuge_lite.similarity.features import Features
 from zeuge_lite import tasks
 from zeuge_lite.tasks import huey
+from tests.conftest import image_bytes
 
 
 @pytest.fixture
@@ -168,6 +170,36 @@ def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch
     assert finished["status"] == "cancelled" and finished["done"] == 1
 
 
+def test_the_comparison_beats_the_heartbeat_and_shows_its_own_n_of_total(client, conn, batch, monkeypatch,
+                                                                         immediate):
+    from zeuge_lite.similarity import neighbours
+    monkeypatch.setattr(neighbours, "TILE", 2)  # five items: blocks of two, a report after each tile
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY_S", 0.0)  # every report is written, however fast
+    real_update, seen = qs.update_run, []
+
+    def age_then_update(connection, run_id, **values):
+        # As if the stage before had taken ten minutes: a page would show the run as failed until this write.
+        connection.execute("UPDATE runs SET heartbeat_at = datetime('now', '-10 minutes') WHERE id = ?", (run_id,))
+        real_update(connection, run_id, **values)
+        shown = analysis.run_as_shown(connection, batch)
+        seen.append((shown["stage"], shown["done"], shown["total"], shown["status"]))
+        if (shown["stage"], shown["done"]) == ("comparing", 2):
+            seen.append(client.get(f"/batches/{batch}/similarity/progress").data.decode())
+
+    monkeypatch.setattr(qs, "update_run", age_then_update)
+    client.post(f"/batches/{batch}/similarity/run")
+    states = [state for state in seen if isinstance(state, tuple)]
+    assert all(status == "running" for *_rest, status in states)  # every write brought the run back to life
+    assert sorted({(done, total) for stage, done, total, _s in states if stage == "comparing"}) == [
+        (0, 5), (2, 5), (4, 5), (5, 5)]
+    stages = [stage for stage, *_rest in states]
+    assert stages.index("analysing photos") < stages.index("comparing") < stages.index("storing pairs")
+    page = next(state for state in seen if isinstance(state, str))
+    assert "Comparing" in page and "2 of 5 photos" in page
+    run = qs.latest_run(conn, batch)
+    assert (run["status"], run["done"], run["total"]) == ("done", 5, 5)
+
+
 def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
     from zeuge_lite.storage import Storage
     run, _ = analysis.start_or_get_run(conn, batch, "clip-vit-b32", {}, None)
@@ -179,12 +211,14 @@ def test_missing_model_fails_the_run_with_the_how_to(conn, app, batch):
 
 def _similarity_routes(app):
     return [(rule, method) for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith(("similarity.", "review.")) and rule.endpoint != "similarity.tab"
+            if rule.endpoint.split(".")[0] in ("similarity", "review", "exports", "similar")
+            and rule.endpoint != "similarity.tab"
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
 
 
-def _fill(rule, batch_id):
-    return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<key>", "1-2")
+def _fill(rule, batch_id, item_id):
+    return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<int:item_id>", str(item_id))
+            .replace("<key>", "1-2")
             .replace("<any(json, html, csv):fmt>", "json").replace("<any(exact, near):tier>", "exact"))
 
 
@@ -192,10 +226,11 @@ def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, cli
     _user, archive = world.user("free@x.org", plan="free")
     world.login("free@x.org")
     batch_id = world.batch(archive)
+    [uploaded] = world.upload(batch_id, ("one.jpg", image_bytes()))
     routes = _similarity_routes(app)
-    assert len(routes) >= 12
+    assert len(routes) >= 12 and any("<int:item_id>" in rule.rule for rule, _method in routes)
     for rule, method in routes:
-        response = client.open(_fill(rule, batch_id), method=method)
+        response = client.open(_fill(rule, batch_id, uploaded["item_id"]), method=method)
         assert response.status_code == 402 and b"upgrade-prompt" in response.data, rule.rule
     assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
 
@@ -224,6 +259,24 @@ def test_similar_items_for_a_stored_item_and_an_outside_image(client, conn, app,
                                         model_dir=app.config["MODEL_DIR"])
     assert matches[0][0]["filename"] == "kodim23.png" and matches[0][1] > 0.8
     assert conn.execute("SELECT count(*) FROM features").fetchone()[0] == features_before
+
+
+def test_an_index_of_the_earlier_layout_is_rebuilt_with_codes_only(client, conn, batch, monkeypatch, immediate):
+    client.post(f"/batches/{batch}/similarity/run")
+    spec = model_spec("efficientnet-lite0")
+    before = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    conn.execute("DROP TABLE vec_efficientnet_lite0")  # as databases made before it held float vectors too
+    conn.execute("CREATE VIRTUAL TABLE vec_efficientnet_lite0 USING vec0(canonical integer partition key, "
+                 "embedding float[1280] distance_metric=cosine, coarse bit[512])")
+    qs.ensure_vec_table(conn, spec)
+    assert "float[" not in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'vec_efficientnet_lite0'"
+                                        ).fetchone()[0]
+    after = sorted(tuple(r) for r in conn.execute("SELECT rowid, canonical, coarse FROM vec_efficientnet_lite0"))
+    assert after == before and len(after) >= 10
+    monkeypatch.setattr(analysis, "WHOLE_SCOPE", 0)  # through the coarse codes, not scored whole
+    items = {i["filename"]: i["id"] for i in queries.items_of_batch(conn, batch)}
+    found = analysis.similar_to_item(conn, "efficientnet-lite0", items["kodim05.png"], k=2, batch_id=batch)
+    assert {row["filename"] for row, _score in found} == {"kodim05-rescan.jpg", "kodim05-turned-sepia.jpg"}
 
 
 def test_similar_items_stay_inside_the_archive(client, conn, world, batch, immediate):
@@ -280,6 +333,7 @@ def test_tier_labels_say_exact_only_for_the_same_picture(client, world, immediat
     for name in variants:
         key = "-".join(str(i) for i in sorted((ids["original.png"], ids[name])))
         card = client.get(f"/batches/{batch_id}/similarity/group/{key}").data.decode()
+        assert re.search(r"photos · \d\d% alike", card), name  # 100 % is an identical file, not a copy of it
         labels[name] = "exact copy" if "exact copy" in card else "near-duplicate" if "near-duplicate" in card \
             else "similar" if ">similar<" in card else "?"
     assert labels["reencoded.jpg"] == "exact copy"

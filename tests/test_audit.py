@@ -1,5 +1,7 @@
 """The audit trail: reorders (drag, arrows, typed positions), copies that ask before overwriting and log what
 they overwrote, undo from the log (a copied value, a move to the trash) once and by owners only, names not ids."""
+import re
+
 from tests import test_review
 from tests.test_review import GROUP, _key
 from zeuge_lite import queries
@@ -83,3 +85,80 @@ def test_only_owners_undo_and_undoing_not_duplicates_names_the_files(client, con
     queries.add_member(conn, archive, archivist, "archivist")
     world.login("helper@x.org")
     assert client.post(f"/archives/{archive}/audit/{entry['id']}/undo").status_code == 403
+
+
+def test_every_kind_of_entry_reads_with_names_on_the_audit_page(client, conn, analysed):
+    batch, archive, ids = analysed
+    key = _key(ids, *GROUP)
+    order = queries.item_ids_in_order(conn, batch)
+    client.post(f"/batches/{batch}/items/{order[1]}/move", data={"direction": "later", "order_version": 0})
+    client.post(f"/batches/{batch}/similarity/group/{key}/place-together")
+    client.post(f"/batches/{batch}/similarity/group/{key}/dismiss")
+    row = conn.execute("SELECT sha_a, sha_b FROM dismissals LIMIT 1").fetchone()
+    client.post(f"/batches/{batch}/similarity/dismissals/undo", data={"sha_a": row["sha_a"], "sha_b": row["sha_b"]})
+    client.post(f"/items/{ids['small.jpg']}/metadata", data={"title": "Motor race"})
+    client.post(f"/batches/{batch}/similarity/group/{key}/copy",
+                data={"field": "title", "source": ids["small.jpg"], "target": ids["master.png"]})
+    client.post(f"/archives/{archive}/audit/{_latest(conn, archive)['id']}/undo")
+    client.post(f"/batches/{batch}/similarity/group/{key}/delete", data={"item": [ids["blurred.jpg"]]})
+    client.post(f"/items/{ids['coffee.png']}/delete")
+    trashed = conn.execute("SELECT id FROM trash ORDER BY id").fetchall()
+    client.post(f"/archives/{archive}/trash/restore", data={"entry": trashed[0]["id"]})
+    client.post(f"/archives/{archive}/trash/purge", data={"entry": trashed[1]["id"]})
+    client.post(f"/batches/{batch}/delete")
+    kinds = [e["action"] for e in qr.audit_entries(conn, archive)]
+    assert {"edit metadata", "reorder", "place together", "not duplicates", "undo not duplicates", "copy metadata",
+            "undo", "trash", "restore", "purge"} <= set(kinds), kinds
+    page = client.get(f"/archives/{archive}/audit").data.decode()
+    rows = re.findall(r"<tr id=.*?</tr>", page.split("<tbody>")[1], re.S)
+    assert len(rows) == len(kinds)
+    for row in rows:
+        what = re.search(r'data-label="What">(.*?)</td>', row, re.S).group(1)
+        assert "“" in what, what  # every entry names what it touched
+        assert not re.search(r"\b[0-9a-f]{10,}\b|\bitem \d+\b|\[\d", what), what  # not hashes or ids
+
+
+def test_an_edit_by_hand_logs_the_values_it_replaced_and_undoes_them(client, conn, analysed):
+    _batch, archive, ids = analysed
+    item = ids["master.png"]
+    client.post(f"/items/{item}/metadata", data={"title": "Race", "creator": "A. Photographer"})
+    client.post(f"/items/{item}/metadata", data={"title": "Motor race, 1955", "creator": "A. Photographer"})
+    entry = _latest(conn, archive)
+    assert entry["action"] == "edit metadata"
+    assert entry["detail"] == "edited “master.png”: title “Race” → “Motor race, 1955”"
+    count = len(qr.audit_entries(conn, archive))
+    client.post(f"/items/{item}/metadata", data={"title": "Motor race, 1955"})  # nothing changed: nothing logged
+    assert len(qr.audit_entries(conn, archive)) == count
+    client.post(f"/archives/{archive}/audit/{entry['id']}/undo")
+    assert _title(conn, item) == "Race" and "title of “master.png” as before" in _latest(conn, archive)["detail"]
+
+
+def test_a_reorder_and_a_place_together_are_undone_from_the_log(client, conn, analysed):
+    batch, archive, ids = analysed
+    original = queries.item_ids_in_order(conn, batch)
+    client.post(f"/batches/{batch}/items/{original[0]}/move", data={f"position-{original[0]}": "4", "order_version": 0})
+    moved = _latest(conn, archive)
+    assert queries.item_ids_in_order(conn, batch) != original
+    client.post(f"/archives/{archive}/audit/{moved['id']}/undo")
+    assert queries.item_ids_in_order(conn, batch) == original
+    assert "back at its earlier position" in _latest(conn, archive)["detail"]
+
+    client.post(f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}/place-together")
+    placed = _latest(conn, archive)
+    assert placed["action"] == "place together" and queries.item_ids_in_order(conn, batch) != original
+    page = client.get(f"/archives/{archive}/audit").data.decode()
+    assert f'/audit/{placed["id"]}/undo' in page
+    client.post(f"/archives/{archive}/audit/{placed['id']}/undo")
+    assert queries.item_ids_in_order(conn, batch) == original
+
+
+def test_not_duplicates_is_undone_from_the_log(client, conn, analysed):
+    batch, archive, ids = analysed
+    key = _key(ids, *GROUP)
+    client.post(f"/batches/{batch}/similarity/group/{key}/dismiss")
+    assert key not in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    entry = _latest(conn, archive)
+    client.post(f"/archives/{archive}/audit/{entry['id']}/undo")
+    assert conn.execute("SELECT count(*) FROM dismissals").fetchone()[0] == 0
+    assert key in client.get(f"/batches/{batch}/similarity/groups").data.decode()
+    assert "count as possible duplicates again" in _latest(conn, archive)["detail"]

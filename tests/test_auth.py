@@ -209,41 +209,6 @@ def test_writes_without_csrf_token_are_refused(tmp_path):
     assert header_ok.status_code == 303
 
 
-def test_owner_adds_changes_and_removes_members_and_keeps_an_owner(client, world, conn):
-    from zeuge_lite import queries
-    _owner, archive = world.user("owner@x.org")
-    colleague, _own = world.user("colleague@x.org", name="Colleague")
-    world.login("owner@x.org")
-    client.post(f"/archives/{archive}/members", data={"email": "colleague@x.org", "role": "viewer"})
-    assert queries.archive_for_member(conn, archive, colleague)["role"] == "viewer"
-    client.post(f"/archives/{archive}/members", data={"email": "colleague@x.org", "role": "archivist"})
-    assert queries.archive_for_member(conn, archive, colleague)["role"] == "archivist"
-    unknown = client.post(f"/archives/{archive}/members", data={"email": "nobody@x.org", "role": "viewer"},
-                          follow_redirects=True)
-    assert b"register first" in unknown.data
-    owner_id = queries.user_by_email(conn, "owner@x.org")["id"]
-    demote = client.post(f"/archives/{archive}/members", data={"email": "owner@x.org", "role": "viewer"},
-                         follow_redirects=True)
-    assert b"at least one owner" in demote.data and queries.owner_count(conn, archive) == 1
-    client.post(f"/archives/{archive}/members/{colleague}/remove")
-    assert queries.archive_for_member(conn, archive, colleague) is None
-    world.logout()
-    world.login("colleague@x.org")
-    assert client.get(f"/archives/{archive}").status_code == 404
-    assert owner_id
-
-
-def test_only_owners_manage_members(client, world, conn):
-    from zeuge_lite import queries
-    _owner, archive = world.user("owner@x.org")
-    helper, _own = world.user("helper@x.org")
-    queries.add_member(conn, archive, helper, "archivist")
-    world.login("helper@x.org")
-    response = client.post(f"/archives/{archive}/members", data={"email": "helper@x.org", "role": "owner"})
-    assert response.status_code == 403 and queries.owner_count(conn, archive) == 1
-    assert b"Members" not in client.get(f"/archives/{archive}").data
-
-
 def test_archive_page_title_is_plain_text(client, world):
     _owner, archive = world.user("t@x.org")
     world.login("t@x.org")

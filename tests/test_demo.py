@@ -8,7 +8,7 @@ def test_demo_creates_user_paid_and_free_archives_once(runner, conn):
     assert "Demo ready" in first.output, first.output
     user = queries.user_by_email(conn, DEMO_EMAIL)
     archives = {a["plan"]: a for a in queries.archives_of_user(conn, user["id"])}
-    assert set(archives) == {"pro", "free"}
+    assert set(archives) == {"pro", "free"} and user["is_admin"]  # the first account: the administrator
     paid_batch = queries.batches_of_archive(conn, archives["pro"]["id"])[0]
     shipped = [p for p in PHOTOS_DIR.iterdir() if p.suffix in (".png", ".jpg")]
     assert paid_batch["item_count"] == len(shipped) + len(NEAR_DUPLICATES)

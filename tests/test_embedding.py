@@ -138,3 +138,12 @@ def test_model_fetch_refuses_a_file_that_is_not_the_model(runner, app, tmp_path)
     result = runner.invoke(args=["zeuge", "model", "fetch", "clip-vit-b32", "--url", junk.as_uri()])
     assert result.exit_code != 0 and "does not load" in result.output
     assert not model_path(CLIP, app.config["MODEL_DIR"]).exists()
+
+
+def test_views_are_stored_without_trailing_repeats_and_read_back_whole():
+    from zeuge_lite.similarity.embedding import stored_views, views_to_store
+    a, b, c = np.eye(3, 4, dtype=np.float32)
+    for views, rows in (([a, a, a], 1), ([a, b, b], 2), ([a, a, c], 3), ([a, b, c], 3)):
+        kept = views_to_store(np.stack(views))
+        assert len(kept) == rows
+        assert np.array_equal(stored_views(kept.tobytes(), 4), np.stack(views))

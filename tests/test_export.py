@@ -24,3 +24,27 @@ def test_zip_holds_originals_in_order_and_a_manifest(world, client):
     rows = list(csv.DictReader(io.StringIO(bundle.read("manifest.csv").decode())))
     assert [(r["file"], r["title"]) for r in rows] == [("0001_b.png", ""), ("0002_a.jpg", "Green field")]
     assert json.loads(bundle.read("manifest.json"))["items"][1]["original_filename"] == "a.jpg"
+
+
+def test_the_zip_streams_in_chunks_and_is_whole_even_for_a_file_larger_than_a_chunk(world, client, app, conn):
+    from zeuge_lite import exporting
+    _archive, batch = world.own_batch("stream@x.org")
+    big = image_bytes("PNG", size=(1400, 1000), color=(90, 20, 200), compress_level=0)  # > 1 MiB, uncompressed
+    assert len(big) > exporting.CHUNK_BYTES
+    world.upload(batch, ("big.png", big), ("small.jpg", image_bytes("JPEG")))
+    response = client.get(f"/batches/{batch}/export.zip", buffered=False)
+    assert response.is_streamed
+    chunks = [chunk for chunk in response.response if chunk]
+    response.close()
+    assert len(chunks) >= 3  # the big file alone crosses a chunk boundary
+    bundle = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert bundle.testzip() is None and bundle.read("0001_big.png") == big
+    assert [i["file"] for i in json.loads(bundle.read("manifest.json"))["items"]] == ["0001_big.png", "0002_small.jpg"]
+
+
+def test_an_empty_batch_exports_a_valid_zip_with_empty_manifests(world, client):
+    _archive, batch = world.own_batch("empty@x.org")
+    bundle = zipfile.ZipFile(io.BytesIO(client.get(f"/batches/{batch}/export.zip").data))
+    assert bundle.namelist() == ["manifest.csv", "manifest.json"]
+    assert bundle.read("manifest.csv").decode().strip() == "position,file"
+    assert json.loads(bundle.read("manifest.json")) == {"batch": "Box 1", "items": []}

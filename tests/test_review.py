@@ -3,6 +3,7 @@ compare and consolidation, exports, audit log; viewers, CSRF."""
 import csv
 import io
 import re
+from urllib.parse import parse_qs
 
 import pytest
 from PIL import ImageFilter
@@ -45,6 +46,7 @@ def test_groups_list_and_expanded_card_with_keeper_reasons(client, analysed):
     listing = client.get(f"/batches/{batch}/similarity/groups").data.decode()
     assert "1 group found" in listing and _key(ids, *GROUP) in listing
     card = client.get(f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}").data.decode()
+    assert re.search(r'class="card group-card expanded tier-(exact|near)"', card)  # its stripe, as collapsed
     assert "Suggested keeper: <strong>master.png</strong>" in card and "lossless PNG where others are lossy" in card
     assert "768 × 512" in card and "Sharpness" in card and "in the batch" in card
     reload = client.get(f"/batches/{batch}/similarity?open={_key(ids, *GROUP)}").data.decode()
@@ -151,6 +153,15 @@ def test_exports_json_csv_html(client, analysed):
     html = client.get(f"/batches/{batch}/similarity/export.html").data.decode()
     assert html.count("data:image/jpeg;base64,") == 3 and "<style>" in html
     assert "suggested keeper" in html and "Made 20" in html and "visual similarity ≥ 74 %" in html
+
+
+def test_the_html_report_stops_inlining_thumbnails_at_its_limit_and_says_so(client, analysed, monkeypatch):
+    from zeuge_lite import report
+    batch, _archive, _ids = analysed
+    monkeypatch.setattr(report, "MAX_THUMBNAILS", 2)
+    html = client.get(f"/batches/{batch}/similarity/export.html").data.decode()
+    assert html.count("data:image/jpeg;base64,") == 2 and all(name in html for name in GROUP)
+    assert "Thumbnails are shown for the first 2 photos; later groups list names" in html
 
 
 def test_viewer_can_look_but_not_act_and_audit_is_for_owners(client, world, conn, analysed):
@@ -275,6 +286,40 @@ def test_a_similar_series_preselects_nothing_and_offers_place_together_first(app
     assert card.index("Place together") < card.index("Delete selected") and "Keep suggested" not in card
 
 
+def test_side_by_side_labels_the_keeper_and_the_candidate_or_shows_the_two_ticked(client, analysed):
+    batch, _archive, ids = analysed
+    url = f"/batches/{batch}/similarity/group/{_key(ids, *GROUP)}/side-by-side"
+    default = client.get(url).data.decode()
+    caption = r'<figcaption><strong>([^<]+)</strong>: <span class="filename">([^<]+)</span> · (\d+) × (\d+) px'
+    captions = re.findall(caption, default)
+    assert [c[:2] for c in captions][0] == ("Suggested keeper", "master.png") and captions[1][0] == "Candidate"
+    assert captions[0][2:] == ("768", "512") and "Close side by side" in default and 'data-zoom="1"' in default
+    ticked = client.get(f"{url}?item={ids['small.jpg']}&item={ids['blurred.jpg']}").data.decode()
+    assert re.findall(r'class="filename">([^<]+)<', ticked) == ["small.jpg", "blurred.jpg"]
+    assert "Suggested keeper" not in ticked.split("sbs-row")[1]
+
+
+def test_the_slider_and_presets_agree_with_the_cards(app, client, world, conn):
+    archive, batch = world.own_batch("slider@x.org")
+    ids = [r["item_id"] for r in world.upload(batch, *((f"{n}.png", image_bytes("PNG", color=(40 * n, 90, 10)))
+                                                        for n in range(4)))]
+    qs.save_pairs(conn, batch, app.config["MODEL"], [(ids[0], ids[1], 0.80, 30, 0, 0, None, None, None, 0, None),
+                                                     (ids[2], ids[3], 0.66, 30, 0, 0, None, None, None, 0, None)])
+
+    def shown(query):
+        page = client.get(f"/batches/{batch}/similarity/groups?{query}").data.decode()
+        return page, [int(n) for n in re.findall(r"photos · (\d+)% alike", page)]
+    for percent, expected in ((None, [80]), (65, [80, 66]), (82, []), (99, [])):
+        page, scores = shown(f"threshold={percent}" if percent else "")
+        assert scores == expected, percent
+        slider = min(max(percent or 74, 60), 84)
+        assert f'name="threshold" min="60" max="84" step="1" value="{slider}"' in page
+        assert all(score >= slider for score in scores)
+    near, scores = shown("level=near&threshold=65")
+    assert scores == [] and "Choose “Similar photos” to include series." in near
+    assert re.search(r'name="threshold"[^>]*disabled', near)
+
+
 def test_overview_and_resolve_all_keep_each_keeper_and_trash_the_rest(client, conn, analysed):
     batch, archive, ids = analysed
     listing = client.get(f"/batches/{batch}/similarity/groups").data.decode()
@@ -297,7 +342,15 @@ def test_overview_and_resolve_all_keep_each_keeper_and_trash_the_rest(client, co
 def test_the_groups_fragment_answers_with_every_view_state(client, analysed):
     batch, _archive, _ids = analysed
     for query in ("level=exact&threshold=74&tier=&sort=score", "tier=near&sort=size&page=1", "open=1-2&tier=exact"):
-        assert client.get(f"/batches/{batch}/similarity/groups?{query}").status_code == 200, query
+        response = client.get(f"/batches/{batch}/similarity/groups?{query}")
+        assert response.status_code == 200, query
+        path, _, pushed = response.headers["HX-Replace-Url"].partition("?")
+        asked = {k: v for k, v in parse_qs(query, keep_blank_values=True).items() if k != "page"}  # not state
+        assert path == f"/batches/{batch}/similarity" and parse_qs(pushed, keep_blank_values=True) == asked
+    reload = client.get(f"/batches/{batch}/similarity?tier=near&sort=size&level=near").data.decode()
+    loads = re.search(r'id="groups" hx-get="([^"]+)"', reload).group(1).replace("&amp;", "&")
+    groups = client.get(loads).data.decode()
+    assert re.search(r'<option value="near"\s+selected', groups) and re.search(r'value="size"\s+selected', groups)
 
 
 def test_find_says_not_in_the_batch_for_an_unrelated_photo_and_lists_no_weak_matches(client, analysed):

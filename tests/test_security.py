@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import image_bytes
-from zeuge_lite import queries, report, security
+from zeuge_lite import members, queries, report, security
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # duplicates.html (zeuge_lite/report.py, not a template) is saved and opened from disk, where no CSP applies; it
@@ -55,7 +55,7 @@ def owned(world):
     entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (items[2],)).fetchone()["id"]
     return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user, "entry_id": entry,
             "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv"],
-            "tier": ["exact", "near"],
+            "tier": ["exact", "near"], "token": members.invite(world.conn, archive, None, "viewer", user),
             "filename": ["css/app.css", "js/app.js", "vendor/htmx-2.0.11.min.js"]}
 
 

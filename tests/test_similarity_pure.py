@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
-from zeuge_lite.similarity.grouping import (Pair, Thresholds, candidate_pairs, describe_pairs, group_items,
-                                            pair_tier, uniqueness, view_similarity)
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, describe_pairs, group_items, pair_tier, uniqueness,
+                                            view_similarity)
+from zeuge_lite.similarity.neighbours import candidate_pairs
 from zeuge_lite.similarity.hashing import dihedral_phashes, min_hamming
 from zeuge_lite.similarity.orientation import canonical_turns
 from zeuge_lite.similarity.embedding import l2_normalise
@@ -82,6 +83,16 @@ def test_levels_and_threshold_change_groups_without_new_features():
     assert members(Thresholds(level="near")) == [[0, 1], [2, 3]]
     assert members(Thresholds(level="similar")) == [[0, 1], [2, 3], [4, 5]]
     assert members(Thresholds(cosine_similar=0.8)) == [[0, 1], [2, 3]]
+
+
+def test_no_series_reads_less_than_the_slider_asks():
+    # A chain 0~1~2 whose ends are merely related: linked at 0.74, its mean score (0.73) is below 0.74.
+    pairs = [_pair(0, 1, 0.76, 30), _pair(1, 2, 0.76, 30), _pair(0, 2, 0.66, 30), _pair(3, 4, 0.95, 30)]
+    for slider in (0.74, 0.70, 0.62):
+        groups = group_items(pairs, Thresholds(cosine_similar=slider))
+        assert all(g.score >= slider for g in groups if g.tier == "similar")
+    assert [g.members for g in group_items(pairs, Thresholds(cosine_similar=0.74))] == [[3, 4]]
+    assert [g.members for g in group_items(pairs, Thresholds(cosine_similar=0.70))] == [[3, 4], [0, 1, 2]]
     assert pair_tier(_pair(0, 1, 0.1, 9), Thresholds()) is None
     assert pair_tier(Pair(0, 1, 0.7, 0, False, turned=True), Thresholds()) == "near"  # a turned re-scan
 
@@ -163,3 +174,8 @@ def test_pixels_decide_exact_copies_of_real_photos():
     pairs = exact.confirm_exact([_pair(0, 1, 0.99, 1), _pair(0, 2, 0.9, 3), _pair(1, 2, 0.9, 20)],
                                 {0: base, 1: thumb(half), 2: thumb(ImageOps.grayscale(original))}.get, 4)
     assert [p.pixel_equal for p in pairs] == [True, False, None]
+
+
+def test_a_percent_reads_100_only_for_an_identical_picture_and_a_threshold_reads_itself():
+    from zeuge_lite.report import percent
+    assert (percent(1.0), percent(0.99996), percent(0.74), percent(0.7399), percent(0.0)) == (100, 99, 74, 73, 0)

@@ -75,9 +75,12 @@ def test_a_failed_page_pair_never_links_and_a_verified_one_says_how_much_matched
     assert len(groups) == 1 and len(groups[0]) == 2 and groups[0] != [0, 1]
 
 
-def test_a_verified_photo_links_a_little_below_the_visual_threshold():
+def test_a_verified_photo_links_a_little_below_the_visual_threshold_as_a_near_duplicate():
     t = Thresholds()
-    assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), t) == "similar"
+    assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), t) == "near"  # a re-scan, not a series
+    assert pair_tier(Pair(0, 1, 0.68, 20, False, verified=True, inliers=90), Thresholds(level="exact")) is None
+    assert pair_tier(Pair(0, 1, 0.60, 20, False, verified=True, inliers=90), t) is None  # below the verified floor
+    assert pair_tier(Pair(0, 1, 0.80, 20, False, verified=True, inliers=90), t) == "similar"  # alike anyway: a series
     assert pair_tier(Pair(0, 1, 0.68, 20, False), t) is None
     assert pair_tier(Pair(0, 1, 0.80, 20, False, verified=False, inliers=2), t) is None
 

@@ -18,6 +18,7 @@ def _default_config(app):
         "LOGIN_LIMITS": "10 per minute; 50 per hour",  # failed-or-not login posts per client address
         "ACCOUNT_LOGIN_LIMITS": "5 per minute; 30 per hour",  # login posts per e-mail address
         "HUEY_DB": None,  # None: huey.sqlite3 beside the database
+        "HUEY_URL": None,  # redis://host:6379/0: the queue in Redis instead, for many workers (docs/scaling.md)
         "DATABASE": str(instance / "zeuge.sqlite3"),
         "STORAGE_DIR": str(instance / "storage"),
         "MAX_FILE_BYTES": 200 * 1024 * 1024,

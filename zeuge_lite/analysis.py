@@ -8,10 +8,11 @@ from zeuge_lite import queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
+from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec, stored_views
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
-from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec
-from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, candidate_pairs, describe_pairs,
-                                            group_items, view_similarity)
+from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, describe_pairs, group_items,
+                                            view_similarity)
+from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
 
@@ -82,9 +83,11 @@ def run_analysis(conn, storage, run_id, settings):
     try:
         spec = model_spec(settings.model)
         qs.ensure_vec_table(conn, spec)
-        _compute_features(conn, storage, run, spec, settings)
-        qs.update_run(conn, run_id, stage="comparing")
-        compare_batch(conn, run["batch_id"], spec.name, stored_records(conn, storage, settings), storage)
+        total = _compute_features(conn, storage, run, spec, settings)
+        beat = _run_reporter(conn, run_id)
+        compare_batch(conn, run["batch_id"], spec.name, stored_records(conn, storage, settings, beat), storage,
+                      beat)
+        qs.update_run(conn, run_id, done=total, total=total)  # the finished run tells how many were new
     except RunCancelled:
         qs.finish_run(conn, run_id, "cancelled")
         qs.update_run(conn, run_id, stage="cancelled")
@@ -122,6 +125,7 @@ def _compute_features(conn, storage, run, spec, settings):
         if time.monotonic() - progress["reported"] > PROGRESS_EVERY_S:
             _report(conn, run["id"], progress)
     _report(conn, run["id"], dict(progress, done=total))
+    return total
 
 
 def _save_result(conn, spec, sha256, features, error):
@@ -147,25 +151,55 @@ def _report(conn, run_id, progress):
         raise RunCancelled()
 
 
+def _run_reporter(conn, run_id):
+    """progress(stage, done=0, total=0) for the stages after feature extraction: writes the run's stage, its
+    n of total photos (none when total is 0) and heartbeat, at most every PROGRESS_EVERY_S within a stage but
+    always at its start and end; raises RunCancelled when someone pressed Cancel."""
+    last = {"at": 0.0, "stage": None}
+
+    def progress(stage, done=0, total=0):
+        if stage == last["stage"] and done != total and time.monotonic() - last["at"] < PROGRESS_EVERY_S:
+            return
+        qs.update_run(conn, run_id, stage=stage, done=done, total=total)
+        last.update(at=time.monotonic(), stage=stage)
+        if qs.cancel_requested(conn, run_id):
+            raise RunCancelled()
+    return progress
+
+
 def load_batch_features(conn, batch_id, model):
-    """(item ids, shas, hashes n x 8, views n x 3 x dim, page hints) of a batch's analysed items."""
-    rows = qs.batch_feature_rows(conn, batch_id, model)
-    if not rows:
-        return [], [], np.zeros((0, 8), np.uint64), None, []
-    dim = model_spec(model).dim
-    hashes = np.stack([np.frombuffer(r["hashes"], dtype=np.uint64) for r in rows])
-    views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, dim) for r in rows])
-    hints = [r["page_hint"] is None or bool(r["page_hint"]) for r in rows]  # unknown (older features): a page
-    return [r["id"] for r in rows], [r["sha256"] for r in rows], hashes, views, hints
+    """(item ids, shas, hashes n x 8, views as neighbours.ViewMatrices, page hints) of a batch's analysed items.
+
+    Rows are copied into the matrices as they are read: a large batch's views never sit in memory twice."""
+    n, dim = qs.count_batch_features(conn, batch_id, model), model_spec(model).dim
+    ids, shas, hints, hashes = [], [], [], np.zeros((n, 8), np.uint64)
+
+    def views_of_rows():
+        for index, row in enumerate(qs.batch_feature_rows(conn, batch_id, model)):
+            if index == n:
+                return  # an item analysed between the count and this read waits for the next run
+            hashes[index] = np.frombuffer(row["hashes"], dtype=np.uint64)
+            ids.append(row["id"])
+            shas.append(row["sha256"])
+            hints.append(row["page_hint"] is None or bool(row["page_hint"]))  # unknown (older features): a page
+            yield index, stored_views(row["views"], dim)
+    views = gather_views(n, dim, views_of_rows())
+    count = len(ids)
+    return ids, shas, hashes[:count], views._replace(upright=views.upright[:count],
+                                                     canonical=views.canonical[:count]), hints
 
 
-def stored_records(conn, storage, settings):
-    """records_for for the verification stage: cached records, the rest decoded from the originals and cached."""
+def stored_records(conn, storage, settings, progress=None):
+    """records_for for the verification stage: cached records, the rest decoded from the originals and cached;
+    progress(stage, done, total) hears of each one decoded."""
     def records_for(shas):
         found = qs.page_records(conn, shas, VERSION)
         exts = qs.file_exts(conn, [sha for sha in shas if sha not in found])
         paths = [storage.original_path(sha, ext) for sha, ext in exts.items()]
-        for path, record, _error in record_files(paths, settings.max_pixels, settings.workers or None):
+        for done, (path, record, _error) in enumerate(
+                record_files(paths, settings.max_pixels, settings.workers or None), start=1):
+            if progress:
+                progress("reading details for verification", done, len(paths))
             if record is not None:
                 with transaction(conn):
                     qs.save_page_record(conn, path.stem, VERSION, record)
@@ -180,21 +214,29 @@ def _cached_checks(conn):
     return known_checks
 
 
-def compare_batch(conn, batch_id, model, records_for=None, storage=None):
+def compare_batch(conn, batch_id, model, records_for=None, storage=None, progress=None):
     """Compare new (or orphaned) items with the whole batch, verify the pairs that need it (records_for gives
     per-content records, see stored_records; without it only cached results are used), look at the pixels of
-    hash-exact pairs (storage's thumbnails; without it none is an exact copy); store pairs and scores."""
+    hash-exact pairs (storage's thumbnails; without it none is an exact copy); store pairs and scores.
+
+    progress(stage, done, total) hears of each step (see _run_reporter); it may raise to stop."""
+    progress = progress or (lambda _stage, _done=0, _total=0: None)
+    progress("loading features")
     ids, shas, hashes, views, hints = load_batch_features(conn, batch_id, model)
     todo = qs.items_needing_comparison(conn, batch_id, model)
     rows = [index for index, item_id in enumerate(ids) if item_id in todo]
     if not rows:
         return 0
-    pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows)
+    progress("comparing", 0, len(rows))
+    pairs, nearest, nearest_index = candidate_pairs(shas, hashes, views, rows,
+                                                    lambda done, total: progress("comparing", done, total))
+    del views  # the largest array of the run: verification and storing need none of it
+    progress("checking exact copies")
     confirm_exact(pairs, _thumbnail_signatures(storage, shas), Thresholds().hash_exact)
     plain = queries.plain_shas(conn, batch_id)
     pairs = apart_from_plain(pairs, {i for i, sha in enumerate(shas) if sha in plain})
-    checked = verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn),
-                                run_checks)
+    checked = _verify(conn, pairs, shas, hints, records_for, progress)
+    progress("storing pairs")
     with transaction(conn):
         qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
                                             for key, c in checked.items()})
@@ -206,6 +248,16 @@ def compare_batch(conn, batch_id, model, records_for=None, storage=None):
                                      for r, n, i in zip(rows, nearest, nearest_index)])
         _lower_uniqueness_of_neighbours(conn, model, ids, pairs)
     return len(rows)
+
+
+def _verify(conn, pairs, shas, hints, records_for, progress):
+    """verify_candidates with a beat after each task of full checks (stored_records beats while it decodes)."""
+    def run(function, tasks):
+        for done, result in enumerate(run_checks(function, tasks), start=1):
+            progress("verifying details", done)
+            yield result
+    progress("verifying details")
+    return verify_candidates(pairs, shas, hints, records_for or (lambda _shas: {}), _cached_checks(conn), run)
 
 
 def _thumbnail_signatures(storage, shas):
@@ -301,7 +353,7 @@ def _exact_scores(conn, spec, query, feature_ids):
     if not feature_ids:
         return {}
     rows = qs.views_of_features(conn, feature_ids)
-    views = np.stack([np.frombuffer(r["views"], dtype=np.float32).reshape(-1, spec.dim) for r in rows])
+    views = np.stack([stored_views(r["views"], spec.dim) for r in rows])
     scores = view_similarity(views, query[None, :, :])[:, 0]
     return {row["id"]: float(score) for row, score in zip(rows, scores)}
 
@@ -311,7 +363,7 @@ def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):
     blob = qs.item_views(conn, item_id, model)
     if blob is None:
         return []
-    views = np.frombuffer(blob, dtype=np.float32).reshape(-1, model_spec(model).dim)
+    views = stored_views(blob, model_spec(model).dim)
     return similar_items(conn, model, views, k, batch_id, archive_id, exclude_item=item_id)
 
 

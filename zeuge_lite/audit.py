@@ -1,7 +1,8 @@
-"""Undoing a logged change from the audit log: a copied metadata value, a move to the trash. No Flask here."""
+"""Undoing a logged change from the audit log: a copied metadata value, an edit by hand, a reorder, "not
+duplicates", a move to the trash. No Flask here."""
 import json
 
-from zeuge_lite import queries
+from zeuge_lite import catalogue, queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_trash as qt
 from zeuge_lite import trash
@@ -38,6 +39,31 @@ def _undo_field(conn, archive_id, change, _user_id):
     return f"{change['field']} of “{item['filename']}” is “{change['value']}” again"
 
 
+def _undo_fields(conn, archive_id, change, _user_id):
+    item = queries.item_in_archive(conn, archive_id, change["item"])
+    if item is None:
+        raise CannotUndo("The item these values were edited on is no longer in the archive.")
+    queries.update_item_fields(conn, item["id"], change["values"])
+    return f"{', '.join(change['values'])} of “{item['filename']}” as before".replace("_", " ")
+
+
+def _undo_order(conn, archive_id, change, _user_id):
+    if not queries.batch_in_archive(conn, archive_id, change["batch"]):
+        raise CannotUndo("That batch is no longer in the archive.")
+    back = catalogue.restore_positions(conn, change["batch"], change["positions"])
+    if not back:
+        raise CannotUndo("Those items are no longer in the batch.")
+    names = queries.filenames(conn, back[:3])
+    listed = ", ".join(f"“{names[i]}”" for i in back[:3]) + (f" and {len(back) - 3} more" if len(back) > 3 else "")
+    return f"{listed} back at {'its' if len(back) == 1 else 'their'} earlier position{'' if len(back) == 1 else 's'}"
+
+
+def _undo_dismissal(conn, archive_id, change, _user_id):
+    for sha_a, sha_b in change["pairs"]:
+        qr.undo_dismissal(conn, archive_id, sha_a, sha_b)
+    return "they count as possible duplicates again"
+
+
 def _undo_trash(conn, archive_id, change, user_id):
     waiting = qt.entries_by_ids(conn, archive_id, change["trash"])
     if not waiting:
@@ -46,4 +72,5 @@ def _undo_trash(conn, archive_id, change, user_id):
     return f"restored {len(waiting)} item{'' if len(waiting) == 1 else 's'} from the trash"
 
 
-_UNDO = {"field": _undo_field, "restore": _undo_trash}
+_UNDO = {"field": _undo_field, "fields": _undo_fields, "order": _undo_order, "dismissal": _undo_dismissal,
+         "restore": _undo_trash}

@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
 from zeuge_lite import queries
+from zeuge_lite.admin import make_first_user_admin
 from zeuge_lite.db import get_db, transaction
 from zeuge_lite.sessions import open_session, token_hash
 
@@ -40,6 +41,7 @@ class User(UserMixin):
         self.id = row["id"]
         self.email = row["email"]
         self.name = row["name"]
+        self.is_admin = bool(row["is_admin"])
         self.token = token
 
     def get_id(self):
@@ -54,9 +56,11 @@ def _load_user(token):
 
 
 def register_user(conn, email, name, password, archive_name=None, plan="free"):
-    """Create a user with an archive of their own (as owner); return the user id."""
+    """Create a user with an archive of their own (as owner); the instance's first user becomes its
+    administrator. Return the user id."""
     with transaction(conn):
         user_id = queries.create_user(conn, email, name, hash_password(password))
+        make_first_user_admin(conn, user_id)
         archive_id = queries.create_archive(conn, archive_name or f"{name}'s archive", plan)
         queries.add_member(conn, archive_id, user_id, "owner")
     return user_id

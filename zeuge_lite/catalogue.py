@@ -1,5 +1,5 @@
-"""Reordering a batch's items (several screens share it), logged in the same transaction. Deleting is
-zeuge_lite.trash."""
+"""Reordering a batch's items (several screens share it) and editing their metadata by hand, each logged in the
+same transaction. Deleting is zeuge_lite.trash."""
 import bisect
 
 from zeuge_lite import queries
@@ -54,7 +54,26 @@ def _log_moves(conn, batch, user_id, before, after, how):
     parts = [f"“{names[i]}” from {was[i]} to {after.index(i) + 1}" for i in moved[:NAMED_MOVES]]
     more = f" and {len(moved) - NAMED_MOVES} more" if len(moved) > NAMED_MOVES else ""
     qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "reorder",
-                  f"moved {', '.join(parts)}{more} ({how})", moved)
+                  f"moved {', '.join(parts)}{more} ({how})", moved, undo=order_undo(batch, before, moved))
+
+
+def order_undo(batch, before, moved):
+    """What puts moved items back where they were in `before` (an audit entry's undo)."""
+    was = {item_id: n for n, item_id in enumerate(before, start=1)}
+    return {"kind": "order", "batch": batch["id"], "positions": [[i, was[i]] for i in moved]}
+
+
+def restore_positions(conn, batch_id, positions):
+    """Put items back at their earlier 1-based positions, the others keeping their order; return the ids put
+    back (those still in the batch). With no change in between, this is the order before the move."""
+    current = queries.item_ids_in_order(conn, batch_id)
+    present = set(current)
+    back = sorted((pos, item_id) for item_id, pos in positions if item_id in present)
+    order = [i for i in current if i not in {item_id for _pos, item_id in back}]
+    for pos, item_id in back:
+        order.insert(min(pos - 1, len(order)), item_id)
+    queries.set_order(conn, batch_id, order)
+    return [item_id for _pos, item_id in back]
 
 
 def _moved_on_purpose(before, after):
@@ -81,3 +100,19 @@ def _longest_increasing(values):
         result.append(values[n])
         n = parent[n]
     return result[::-1]
+
+
+def edit_fields(conn, item, fields, user_id):
+    """Save an item's archival fields by hand and log what changed, with the values it replaced (undoable);
+    return the names of the fields that changed."""
+    changed = {name: value for name, value in fields.items()
+               if name in queries.ITEM_FIELDS and (item[name] or "") != value}
+    if not changed:
+        return []
+    detail = "; ".join(f"{name.replace('_', ' ')} “{item[name] or ''}” → “{value}”" for name, value in changed.items())
+    undo = {"kind": "fields", "item": item["id"], "values": {name: item[name] or "" for name in changed}}
+    with transaction(conn):
+        queries.update_item_fields(conn, item["id"], changed)
+        qr.log_action(conn, item["archive_id"], item["batch_id"], user_id, "edit metadata",
+                      f"edited “{item['filename']}”: {detail}", [item["id"]], undo=undo)
+    return list(changed)

@@ -1,4 +1,4 @@
-"""`flask zeuge ...` commands: demo, plan, purge, scan, model, backup, restore, check."""
+"""`flask zeuge ...` commands: demo, plan, admin, purge, scan, model, backup, restore, check."""
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -40,17 +40,44 @@ def demo_command():
 @click.argument("archive")
 @click.argument("plan", type=click.Choice(sorted(PLANS)))
 def plan_command(archive, plan):
-    """Set the plan of ARCHIVE (its name or id) to PLAN."""
+    """Set the plan of ARCHIVE (its name or id) to PLAN (written to the archive's audit log)."""
+    from zeuge_lite import admin
     conn = _connection()
     try:
         row = queries.archive_by_id(conn, int(archive)) if archive.isdigit() else None
         row = row or queries.archive_by_name(conn, archive)
         if row is None:
             raise click.ClickException(f"No archive is called or numbered “{archive}”.")
-        queries.set_plan(conn, row["id"], plan)
+        admin.change_plan(conn, row["id"], plan, None, "changed the plan on the command line")
         click.echo(f"Archive “{row['name']}” is now on the {plan} plan.")
     finally:
         conn.close()
+
+
+@zeuge.command("admin")
+@click.argument("email", required=False)
+@click.option("--remove", is_flag=True, help="Stop this account being an administrator.")
+def admin_command(email, remove):
+    """Make the account with EMAIL an instance administrator (--remove: no longer one); without EMAIL, list them."""
+    from zeuge_lite import admin
+    from zeuge_lite import queries_admin as qa
+    if remove and not email:
+        raise click.UsageError("--remove needs the EMAIL of the administrator to remove.")
+    conn = _connection()
+    try:
+        user = admin.set_admin(conn, email, not remove) if email else None
+        left = qa.admins(conn)
+    except admin.AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+    if user is not None:
+        click.echo(f"{user['name']} ({user['email']}) is {'no longer' if remove else 'now'} an administrator.")
+    else:
+        click.echo("Administrators: " + (", ".join(f"{a['name']} ({a['email']})" for a in left) or "none"))
+    if not left:
+        click.echo("This instance has no administrator now: plans change only with `flask zeuge plan` until "
+                   "`flask zeuge admin EMAIL` makes one.")
 
 
 @zeuge.command("purge")

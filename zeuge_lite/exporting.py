@@ -3,7 +3,6 @@ import csv
 import io
 import json
 import re
-import tempfile
 import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
@@ -26,36 +25,89 @@ def archive_member_name(position, filename):
     return prefix + clean_filename(safe, MAX_NAME_BYTES - len(prefix), default="item")
 
 
-def manifest_rows(items):
-    """One dict per item: position, file name in the ZIP, archival and technical fields."""
-    rows = []
+def manifest_row(position, item):
+    """One item's manifest entry: position, file name in the ZIP, archival and technical fields."""
+    name = original_name(item["filename"] or "", item["format"], item["ext"])  # evil.html, a GIF: .gif
+    row = {"position": position, "file": archive_member_name(position, name), "original_filename": item["filename"]}
+    row.update({field: item[field] for field in ITEM_FIELDS + MANIFEST_TECH_FIELDS})
+    return row
+
+
+def stream_batch_zip(batch, items, storage):
+    """The ZIP as a stream of byte chunks: originals in batch order, then manifest.csv and manifest.json.
+
+    items() gives the batch's rows afresh (it is called twice: files, then manifests), so neither the ZIP nor
+    the manifest is ever held whole, in memory or on disk."""
+    sink = _Chunks()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as bundle:  # images are compressed already
+        for position, item in enumerate(items(), start=1):
+            entry_name = manifest_row(position, item)["file"]
+            with open(storage.original_path(item["sha256"], item["ext"]), "rb") as original, \
+                    bundle.open(entry_name, "w", force_zip64=True) as entry:
+                while block := original.read(CHUNK_BYTES):
+                    entry.write(block)
+                    yield sink.take()
+        yield from _manifest_entry(bundle, sink, "manifest.csv", _csv_lines(items()))
+        yield from _manifest_entry(bundle, sink, "manifest.json", _json_lines(batch, items()))
+    yield sink.take()
+
+
+CHUNK_BYTES = 1 << 20
+
+
+class _Chunks(io.RawIOBase):
+    """A write-only, unseekable file that hands out what was written to it (zipfile then writes data
+    descriptors instead of seeking back)."""
+
+    def __init__(self):
+        super().__init__()
+        self._parts = []
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self):
+        """The bytes written since the last take."""
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def _manifest_entry(bundle, sink, name, lines):
+    entry = zipfile.ZipInfo(name)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    with bundle.open(entry, "w", force_zip64=True) as out:
+        for line in lines:
+            out.write(line.encode())
+            yield sink.take()
+
+
+def _csv_lines(items):
+    buffer, writer = io.StringIO(), None
     for position, item in enumerate(items, start=1):
-        name = original_name(item["filename"] or "", item["format"], item["ext"])  # evil.html, a GIF: .gif
-        row = {"position": position, "file": archive_member_name(position, name),
-               "original_filename": item["filename"]}
-        row.update({name: item[name] for name in ITEM_FIELDS + MANIFEST_TECH_FIELDS})
-        rows.append(row)
-    return rows
+        row = manifest_row(position, item)
+        if writer is None:
+            writer = csv.DictWriter(buffer, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow(csv_cells(row))
+        yield _drain(buffer)
+    if writer is None:  # an empty batch: the header alone
+        csv.writer(buffer).writerow(["position", "file"])
+        yield _drain(buffer)
 
 
-def batch_zip(batch, items, storage):
-    """Write the ZIP to a temporary file and return it, rewound."""
-    rows = manifest_rows(items)
-    out = tempfile.TemporaryFile()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as bundle:  # images are compressed already
-        for row, item in zip(rows, items):
-            bundle.write(storage.original_path(item["sha256"], item["ext"]), row["file"])
-        bundle.writestr("manifest.csv", _csv_text(rows), compress_type=zipfile.ZIP_DEFLATED)
-        bundle.writestr("manifest.json", json.dumps({"batch": batch["name"], "items": rows}, indent=2),
-                        compress_type=zipfile.ZIP_DEFLATED)
-    out.seek(0)
-    return out
+def _drain(buffer):
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
-def _csv_text(rows):
-    buffer = io.StringIO()
-    fieldnames = list(rows[0]) if rows else ["position", "file"]
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
-    writer.writeheader()
-    writer.writerows(csv_cells(row) for row in rows)
-    return buffer.getvalue()
+def _json_lines(batch, items):
+    yield '{"batch": ' + json.dumps(batch["name"]) + ', "items": ['
+    for position, item in enumerate(items, start=1):
+        yield ("," if position > 1 else "") + "\n  " + json.dumps(manifest_row(position, item))
+    yield "\n]}\n"

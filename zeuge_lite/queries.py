@@ -66,6 +66,11 @@ def create_archive(conn, name, plan="free"):
     return conn.execute("INSERT INTO archives (name, plan) VALUES (?, ?)", (name, plan)).lastrowid
 
 
+def rename_archive(conn, archive_id, name):
+    """Give an archive a new name."""
+    conn.execute("UPDATE archives SET name = ? WHERE id = ?", (name, archive_id))
+
+
 def add_member(conn, archive_id, user_id, role):
     """Give a user a role in an archive (or change it)."""
     conn.execute("INSERT INTO memberships (user_id, archive_id, role) VALUES (?, ?, ?) "
@@ -146,6 +151,12 @@ def batch_for_member(conn, batch_id, user_id):
         (user_id, batch_id)).fetchone()
 
 
+def batch_in_archive(conn, archive_id, batch_id):
+    """Whether a batch (still) belongs to the archive."""
+    return conn.execute("SELECT 1 FROM batches WHERE id = ? AND archive_id = ?", (batch_id, archive_id)).fetchone() \
+        is not None
+
+
 def rename_batch(conn, batch_id, name):
     """Rename a batch."""
     conn.execute("UPDATE batches SET name = ? WHERE id = ?", (name, batch_id))
@@ -224,8 +235,12 @@ def item_in_batch_by_sha(conn, batch_id, sha256):
 
 def items_of_batch(conn, batch_id):
     """A batch's items in batch order, with file data."""
-    return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id",
-                        (batch_id,)).fetchall()
+    return iter_items_of_batch(conn, batch_id).fetchall()
+
+
+def iter_items_of_batch(conn, batch_id):
+    """items_of_batch as a cursor, a row at a time (a streamed export of a large batch)."""
+    return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id", (batch_id,))
 
 
 def count_items(conn, batch_id):

@@ -4,6 +4,7 @@ import base64
 import csv
 import html
 import io
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
 
@@ -11,6 +12,12 @@ TIER_LABELS = {"exact": "exact copy", "near": "near-duplicate", "similar": "simi
 
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def percent(score):
+    """A similarity as the whole percent an archivist reads, rounded down: only an identical picture reads 100 %
+    (a turned copy at 0.9996 reads 99 %), and a score at a threshold reads the threshold."""
+    return max(0, min(100, math.floor(score * 100 + 1e-6)))
 
 
 def csv_cell(value):
@@ -94,28 +101,38 @@ def to_csv(report):
     return buffer.getvalue()
 
 
+MAX_THUMBNAILS = 1000  # inline thumbnails (~10 KB each) in one HTML report; later groups list names only
+
+
 def to_html(report):
     """A one-file report (inline styles and thumbnails): when, with which settings, every group with its
-    suggested keeper, then the files not analysed."""
+    suggested keeper, then the files not analysed. Thumbnails stop after MAX_THUMBNAILS, so a report of a
+    huge batch stays a file a browser opens (about 10 MB), and says so."""
     t = report.thresholds
     settings = (f"model {html.escape(report.model)}; groups at the “{html.escape(t.level)}” level, visual "
                 f"similarity ≥ {round(t.cosine_similar * 100)} %, near-duplicate hash ≤ {t.hash_near} bits")
-    cards = "\n".join(_group_html(n, g) for n, g in enumerate(report.groups, start=1))
+    budget = [MAX_THUMBNAILS]
+    cards = "\n".join(_group_html(n, g, budget) for n, g in enumerate(report.groups, start=1))
+    if budget[0] <= 0 and sum(len(g.items) for g in report.groups) > MAX_THUMBNAILS:
+        settings += (f". Thumbnails are shown for the first {MAX_THUMBNAILS:,} photos; later groups list names "
+                     f"(duplicates.csv has every one)")
     return _PAGE.format(title=html.escape(report.title), made_at=report.made_at, settings=settings,
                         items=report.items, groups=len(report.groups),
                         cards=cards or "<p>No duplicates or similar photos found.</p>", rest=_rest_html(report))
 
 
-def _group_html(number, group):
-    figures = "".join(_figure_html(item) for item in group.items)
-    return (f'<section class="group"><h2>Group {number}: {len(group.items)} photos · {round(group.score * 100)}% '
+def _group_html(number, group, budget):
+    figures = "".join(_figure_html(item, budget) for item in group.items)
+    return (f'<section class="group"><h2>Group {number}: {len(group.items)} photos · {percent(group.score)}% '
             f'alike · <span class="tier {group.kind}">{TIER_LABELS.get(group.kind, group.kind)}</span> '
             f'<small>({html.escape(group.signal)})</small></h2><div class="row">{figures}</div></section>')
 
 
-def _figure_html(item):
-    image = (f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(item.thumbnail).decode()}">'
-             if item.thumbnail else "")
+def _figure_html(item, budget):
+    image = ""
+    if item.thumbnail and budget[0] > 0:
+        budget[0] -= 1
+        image = f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(item.thumbnail).decode()}">'
     where = f", position {item.position}" if item.position else ""
     keeper = '<br><strong class="keep">suggested keeper</strong>' if item.keeper else ""
     return (f"<figure>{image}<figcaption>{html.escape(item.path)}<br>{item.width}×{item.height}{where}{keeper}"

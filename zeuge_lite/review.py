@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from zeuge_lite import queries, trash
+from zeuge_lite import analysis, catalogue, queries, trash
 from zeuge_lite import queries_review as qr
 from zeuge_lite.db import transaction
 from zeuge_lite.metadata import embedded
+from zeuge_lite.report import TIER_LABELS
 from zeuge_lite.similarity import exact
 from zeuge_lite.similarity.decode import decode_rgb, open_image
 from zeuge_lite.similarity.grouping import RELATED_COSINE, Thresholds
@@ -53,6 +54,40 @@ def with_sharpness(storage, members):
     return members
 
 
+def cards(conn, batch_id, found):
+    """Group cards (group, tier label, members in batch order with positions, key) for [(Group, item ids)]."""
+    wanted = {i for _group, ids in found for i in ids}
+    items = {item["id"]: item for item in queries.items_by_ids(conn, batch_id, wanted)}
+    built = []
+    for group, ids in found:
+        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position_number"])
+        if len(members) > 1:
+            built.append({"group": group, "tier_label": TIER_LABELS[group.tier], "members": members,
+                          "key": group_key(m["id"] for m in members)})
+    return built
+
+
+def expanded_card(conn, storage, model, archive_id, members, thresholds):
+    """What an expanded card shows: members with sharpness, the suggested keeper and why, score, tier, signal."""
+    members = with_sharpness(storage, members)
+    keep_id, reasons = keeper(members) if len(members) > 1 else (None, [])
+    summary = analysis.describe_members(conn, model, [m["id"] for m in members], thresholds,
+                                        qr.dismissed_pairs(conn, archive_id))
+    return {"members": members, "key": group_key(m["id"] for m in members), "keep_id": keep_id,
+            "reasons": reasons, "summary": summary, "tier_label": TIER_LABELS.get(summary.tier) if summary else None,
+            "series": summary is not None and summary.tier == "similar"}  # similar is not a copy: nothing ticked
+
+
+def side_by_side_pair(members, keep_id, ticked):
+    """[(role, member)] for two panes: the two ticked members, else the keeper (or first) and the first other."""
+    chosen = [m for m in members if m["id"] in ticked]
+    if len(chosen) != 2:
+        first = next((m for m in members if m["id"] == keep_id), members[0])
+        chosen = [first, next(m for m in chosen + members if m is not first)]
+    chosen.sort(key=lambda m: m["id"] != keep_id)  # the keeper on the left
+    return [("suggested keeper" if m["id"] == keep_id else "candidate", m) for m in chosen]
+
+
 def keeper(members):
     """(item id to keep, reasons) for a group's members."""
     return suggest_keeper([Candidate(m["id"], m["width"], m["height"], m["format"], m["bit_depth"],
@@ -78,7 +113,9 @@ def place_together(conn, batch, members, user_id):
         order = queries.item_ids_in_order(conn, batch["id"])
         new_order = together_order(order, members)
         queries.set_order(conn, batch["id"], new_order)
-        _log(conn, batch, user_id, "place together", f"placed {len(members)} items next to each other", members)
+        moved = [i for i in new_order if order.index(i) != new_order.index(i)]
+        _log(conn, batch, user_id, "place together", f"placed {_names(members)} next to each other", members,
+             catalogue.order_undo(batch, order, moved))
     positions = [new_order.index(m["id"]) + 1 for m in members]
     return min(positions), max(positions)
 
@@ -87,14 +124,16 @@ def dismiss(conn, batch, members, user_id, member_id=None):
     """Mark a group (or one member against the rest) as not duplicates, by content hash; log it."""
     if member_id is None:
         pairs = itertools.combinations([m["sha256"] for m in members], 2)
-        what = f"marked {len(members)} items as not duplicates"
+        what = f"marked {_names(members)} as not duplicates of each other"
     else:
         one = next(m for m in members if m["id"] == member_id)
         pairs = [(one["sha256"], m["sha256"]) for m in members if m["id"] != member_id]
         what = f"marked “{one['filename']}” as not a duplicate of the rest of its group"
+    pairs = [sorted(pair) for pair in pairs if pair[0] != pair[1]]
     with transaction(conn):
-        qr.dismiss_pairs(conn, batch["archive_id"], list(pairs), user_id)
-        _log(conn, batch, user_id, "not duplicates", what, members)
+        new = [pair for pair in pairs if tuple(pair) not in qr.dismissed_pairs(conn, batch["archive_id"])]
+        qr.dismiss_pairs(conn, batch["archive_id"], pairs, user_id)
+        _log(conn, batch, user_id, "not duplicates", what, members, {"kind": "dismissal", "pairs": new})
 
 
 def undo_dismissal(conn, batch, sha_a, sha_b, user_id):
@@ -261,6 +300,12 @@ def _copied(source, field):
     if not value:
         raise ValueError(f"{name} is not in that file")
     return archival, value, " (read from the file)"
+
+
+def _names(members):
+    """“a.jpg”, “b.jpg” and “c.jpg”: the files an entry is about, by name."""
+    quoted = [f"“{m['filename']}”" for m in members]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _log(conn, batch, user_id, action, detail, members, undo=None):

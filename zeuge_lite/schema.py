@@ -314,5 +314,38 @@ PLAIN = """
 ALTER TABLE files ADD COLUMN plain INTEGER
 """
 
+# Instance administrators and the way to Pro (issue 9 §5), invitations instead of adding people unasked
+# (issue 14). The first user of an existing instance becomes its administrator, as the first registered user
+# of a new one does. One pending upgrade request per archive; an invitation carries a token's sha256 (the link
+# holds the token) and, when addressed, the e-mail address whose account sees it after logging in.
+ADMINS = """
+ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET is_admin = 1 WHERE id = (SELECT min(id) FROM users);
+CREATE TABLE upgrade_requests (
+    id INTEGER PRIMARY KEY,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    plan TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    requested_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'granted', 'declined')),
+    decided_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    decided_at TEXT
+);
+CREATE UNIQUE INDEX upgrade_requests_one_pending ON upgrade_requests(archive_id) WHERE status = 'pending';
+CREATE TABLE invitations (
+    id INTEGER PRIMARY KEY,
+    archive_id INTEGER NOT NULL REFERENCES archives(id) ON DELETE CASCADE,
+    email TEXT COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'archivist', 'viewer')),
+    token_hash TEXT NOT NULL UNIQUE,
+    invited_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL DEFAULT (datetime('now')),
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX invitations_archive ON invitations(archive_id);
+CREATE INDEX invitations_email ON invitations(email)
+"""
+
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
-              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN]
+              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN, ADMINS]

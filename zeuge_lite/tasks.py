@@ -9,7 +9,7 @@ import threading
 import time
 
 from huey import Huey, crontab
-from huey.storage import BaseStorage, SqliteStorage
+from huey.storage import BaseStorage, RedisStorage, SqliteStorage
 
 
 class QueueNotConfigured(BaseStorage):
@@ -28,9 +28,14 @@ _worker = {"config": {}, "runs": set(), "lock": threading.Lock(), "beating": Fal
 
 
 def configure_queue(config):
-    """Point the queue at the configured SQLite file (HUEY_DB); an app factory calls this."""
-    huey.storage_class = SqliteStorage
-    huey.storage_kwargs = {"filename": config["HUEY_DB"]}
+    """Point the queue at Redis (HUEY_URL) or else the configured SQLite file (HUEY_DB); create_app calls this."""
+    if config.get("HUEY_URL"):
+        huey.storage_class = RedisStorage
+        # Named per process, so `redis-cli client list` shows which web and worker processes are attached.
+        huey.storage_kwargs = {"url": config["HUEY_URL"], "client_name": f"zeuge-{socket.gethostname()}-{os.getpid()}"}
+    else:
+        huey.storage_class = SqliteStorage
+        huey.storage_kwargs = {"filename": config["HUEY_DB"]}
     _worker["config"] = {"database": config["DATABASE"], "stale_s": config["RUN_STALE_SECONDS"],
                          "storage": config["STORAGE_DIR"]}
     if not huey.immediate:

@@ -1,4 +1,125 @@
-// Zeuge Lite: drag-and-drop ordering (SortableJS + htmx) and uploads with per-file progress.
+// Zeuge Lite: where the focus goes after an htmx swap, what the live region announces, confirmations as
+// <dialog>s, and the review list's single-key shortcuts.
+(function () {
+  "use strict";
+  var CONTROLS = "a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled])," +
+    " textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+  // Messages that arrive together (a swap and its out-of-band part) are said together, once each.
+  var said = [], timer = null;
+  /** Say text through the page's one polite live region. */
+  function announce(text) {
+    var live = document.getElementById("live");
+    if (!live || !text) { return; }
+    if (said.indexOf(text) < 0) { said.push(text); }
+    live.textContent = "";  // emptied first, so that the same message twice is read twice
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () { live.textContent = said.join(" "); said = []; }, 100);
+  }
+  window.Zeuge = { announce: announce };
+
+  function focusable(el) {
+    return el && el.isConnected && el.matches(CONTROLS) && !el.closest("[hidden], [inert]") && el.getClientRects().length ? el : null;
+  }
+  function firstControl(root) {
+    if (!root || !root.isConnected) { return null; }
+    return focusable(root) || Array.from(root.querySelectorAll(CONTROLS)).filter(focusable)[0] || null;
+  }
+  function byId(id) { return id ? document.getElementById(id) : null; }
+  function lost() {
+    var el = document.activeElement;
+    return !el || el === document.body || !el.isConnected;
+  }
+
+  // One focus rule for every swap. Before the request, remember what the user acted on (the focused element,
+  // or the control that sent it when it already lost the focus, like a position field committed by Enter)
+  // and its nearest ancestor with an id. After the swap, if the focus fell to the page, it goes to that
+  // element if it survived, else to its replacement (same id), else to the first control of the ancestor's
+  // replacement, else to the new content itself or its first control. `autofocus` in new content wins
+  // (htmx focuses it before this runs).
+  var acted = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var el = document.activeElement;
+    if (!el || el === document.body) { el = e.detail.elt && e.detail.elt.matches(CONTROLS) ? e.detail.elt : null; }
+    if (!el) { return; }
+    var holder = el.parentElement && el.parentElement.closest("[id]");
+    acted.set(e.detail.xhr, { el: el, id: el.id, holder: holder && holder.id });
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var before = acted.get(e.detail.xhr);
+    announceFrom(e.target);
+    if (!before) { return; }
+    acted.delete(e.detail.xhr);
+    if (!lost()) { return; }
+    var next = focusable(before.el) || focusable(byId(before.id)) || firstControl(byId(before.holder)) ||
+      firstControl(e.target);
+    if (next) { next.focus(); }
+  });
+
+  // Swapped content says what changed in a data-announce attribute: its value, or the element's own text
+  // when the attribute is empty. This is the only way the server's messages reach the live region.
+  function announceFrom(root) {
+    if (!root.querySelectorAll) { return; }
+    var found = Array.from(root.querySelectorAll("[data-announce]"));
+    if (root.matches("[data-announce]")) { found.unshift(root); }
+    var text = found.map(function (el) { return (el.dataset.announce || el.textContent).trim(); }).join(" ");
+    if (text) { announce(text.replace(/\s+/g, " ")); }
+  }
+
+  // A page reached by a form post (restore from the trash, a rename) reads its message first: the focus goes
+  // to the flashed message unless the page put it somewhere (autofocus).
+  document.addEventListener("DOMContentLoaded", function () {
+    var flashes = document.querySelector(".flashes");
+    if (flashes && lost() && !document.querySelector("[autofocus]")) { flashes.tabIndex = -1; flashes.focus(); }
+  });
+
+  // Confirmations are <dialog class="confirm">s, opened modal as they arrive: the focus goes inside (its
+  // autofocus control, else its first), Escape closes (through its data-dialog-cancel control when that has
+  // more to do, as a Cancel that reloads what the dialog replaced), and closing returns the focus to the
+  // control that opened it.
+  var opener = null;
+  document.addEventListener("htmx:beforeRequest", function () {
+    if (!document.activeElement.closest("dialog")) { opener = document.activeElement; }
+  });
+  htmx.onLoad(function (root) {
+    var dialogs = Array.from(root.querySelectorAll ? root.querySelectorAll("dialog.confirm") : []);
+    if (root.matches && root.matches("dialog.confirm")) { dialogs.unshift(root); }
+    dialogs.forEach(function (dialog) { openDialog(dialog, opener); });
+  });
+  function openDialog(dialog, from) {
+    dialog.opener = from;
+    if (!dialog.dataset.wired) {
+      dialog.dataset.wired = "1";
+      dialog.addEventListener("cancel", function (e) {
+        var cancel = dialog.querySelector("[data-dialog-cancel][hx-get]");
+        if (cancel) { e.preventDefault(); cancel.click(); }
+      });
+      dialog.addEventListener("close", function () {
+        if (dialog.classList.contains("confirm")) { dialog.remove(); }
+        if (lost() && focusable(dialog.opener)) { dialog.opener.focus(); }
+      });
+    }
+    dialog.showModal();
+  }
+  window.Zeuge.openDialog = openDialog;
+
+  // htmx's hx-confirm asks in the page's own <dialog> instead of the browser's confirm().
+  document.addEventListener("htmx:confirm", function (e) {
+    if (!e.detail.question) { return; }
+    e.preventDefault();
+    var template = document.getElementById("confirm-template");
+    var dialog = template.content.firstElementChild.cloneNode(true);
+    dialog.querySelector(".question").textContent = e.detail.question;
+    dialog.querySelector(".confirm-yes").addEventListener("click", function () {
+      dialog.close();
+      e.detail.issueRequest(true);
+    });
+    document.body.appendChild(dialog);
+    openDialog(dialog, document.activeElement);
+  });
+})();
+
+// Drag-and-drop ordering (SortableJS + htmx) and uploads with per-file progress.
 (function () {
   "use strict";
 
@@ -92,16 +213,30 @@
     var list = document.getElementById("upload-list");
     var rows = Array.from(files).map(function (f) { return addRow(list, f); });
     // One at a time, so items land in the order they were chosen or dropped.
-    var added = [];
+    var added = [], refused = 0;
     for (var i = 0; i < rows.length; i++) {
       var result = await uploadOne(form, files[i], rows[i]);
       if (result && result.status === "added") { added.push(result.item_id); }
+      if (!result || result.status === "refused") { refused += 1; }
     }
     document.getElementById("upload-done").hidden = false;
     if (form.dataset.precheckUrl && added.length) {
       htmx.ajax("POST", form.dataset.precheckUrl, { target: "#precheck", swap: "outerHTML", values: { items: added.join(",") } });
     }
-    document.getElementById("live").textContent = "Upload finished: " + files.length + " files processed.";
+    window.Zeuge.announce("Upload finished: " + files.length + " files processed, " + added.length + " added" +
+      (refused ? ", " + refused + " refused." : "."));
+  }
+
+  // The drop zone's button is its keyboard way in (Enter and Space open the picker); uploads start as files
+  // are chosen, so the form's own Upload button (for pages without scripts) goes.
+  function enhanceDropzone(zone, input) {
+    var choose = document.getElementById("choose-files");
+    zone.classList.add("enhanced");
+    input.tabIndex = -1;  // the button stands for it: one control to reach and to hear, not two
+    [input, zone.querySelector("label[for=file-input]")].forEach(function (el) { el.setAttribute("aria-hidden", "true"); });
+    choose.hidden = false;
+    document.getElementById("upload-button").hidden = true;
+    choose.addEventListener("click", function () { input.click(); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -109,6 +244,7 @@
     if (!form) { return; }
     var input = document.getElementById("file-input");
     var zone = document.getElementById("dropzone");
+    enhanceDropzone(zone, input);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       if (input.files.length) { uploadAll(form, Array.from(input.files)); input.value = ""; }
@@ -120,46 +256,96 @@
   });
 })();
 
-// Similarity review: j/k move between group cards, Enter expands; side-by-side compare at one zoom; the
-// data-action buttons of the group cards.
+// Similarity review: side-by-side compare at one zoom; the data-action buttons of the group cards.
 (function () {
   "use strict";
-  document.addEventListener("keydown", function (e) {
-    // Single-key shortcuts act only while the focus is in the list of groups (WCAG 2.1.4): typing elsewhere on
-    // the page, or with a speech-input tool, never moves through the cards.
-    if (!e.target.closest("#group-list") || e.target.closest("input, textarea, select") ||
-        e.ctrlKey || e.metaKey || e.altKey) { return; }
-    var cards = Array.from(document.querySelectorAll(".group-card"));
-    if (!cards.length) { return; }
-    var index = cards.indexOf(document.activeElement);
-    if (e.key === "j" || e.key === "k") {
-      var next = e.key === "j" ? Math.min(cards.length - 1, index + 1) : Math.max(0, index - 1);
-      cards[next].focus();
-      cards[next].scrollIntoView({ block: "nearest" });
-      e.preventDefault();
-    } else if (e.key === "Enter" && index >= 0 && document.activeElement === cards[index]) {
-      var expand = cards[index].querySelector("button.expand");
-      if (expand) { expand.click(); e.preventDefault(); }
-    }
-  });
 
-  function sideBySide(button) {
-    var key = button.dataset.key;
-    var box = document.getElementById("sbs-" + key);
-    var checked = Array.from(document.querySelectorAll("#members-" + key + " figure"));
-    var chosen = checked.filter(function (f) { var c = f.querySelector("input"); return c && c.checked; });
-    var pair = (chosen.length === 2 ? chosen : checked.slice(0, 2)).map(function (f) { return f.querySelector("img").src; });
-    box.innerHTML = '<label>Zoom <input type="range" min="1" max="4" step="0.25" value="1"></label><div class="sbs-row">' +
-      pair.map(function (src) { return '<div class="sbs-pane"><img src="' + src + '" alt=""></div>'; }).join("") + "</div>";
-    var panes = box.querySelectorAll(".sbs-pane");
-    box.querySelector("input").addEventListener("input", function (ev) {
-      panes.forEach(function (p) { p.querySelector("img").style.width = (100 * ev.target.value) + "%"; });
+  // Side by side (server-rendered panes): one zoom for both panes, and panning one pans the other.
+  function sideBySideZoom(button) {
+    var box = button.closest("[data-sbs]");
+    box.querySelectorAll("[data-action=sbs-zoom]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b === button));
     });
-    panes.forEach(function (p) { p.addEventListener("scroll", function () {
-      panes.forEach(function (q) { if (q !== p) { q.scrollTop = p.scrollTop; q.scrollLeft = p.scrollLeft; } });
-    }); });
-    box.hidden = false;
+    box.querySelectorAll(".sbs-pane img").forEach(function (img) {
+      var zoom = button.dataset.zoom;
+      img.style.width = zoom === "fit" ? "100%" : (img.naturalWidth * Number(zoom)) + "px";
+      img.style.maxWidth = zoom === "fit" ? "100%" : "none";
+    });
   }
+  document.addEventListener("scroll", function (e) {
+    var pane = e.target.closest && e.target.closest(".sbs-pane");
+    if (!pane) { return; }
+    pane.closest("[data-sbs]").querySelectorAll(".sbs-pane").forEach(function (other) {
+      if (other !== pane) { other.scrollTop = pane.scrollTop; other.scrollLeft = pane.scrollLeft; }
+    });
+  }, true);
+  function sideBySideClose(button) {
+    var opener = document.getElementById(button.dataset.opener);
+    button.closest("[data-sbs]").remove();
+    if (opener) { opener.focus(); }
+  }
+
+  // Single-key shortcuts (WCAG 2.1.4): only while the focus is in the list of groups, never while typing,
+  // and off for good with the list's "Single-key shortcuts" box (remembered in this browser). On a card
+  // (as j/k leave the focus): j/k next/previous, Enter expand. Inside an expanded card's photos and buttons,
+  // the card's own keys: the buttons that carry data-shortcut, x ticks the photo in focus, Escape goes back
+  // to the card. So k means "keep all" only where j/k navigation cannot have left the focus.
+  var SHORTCUTS_OFF = "zeuge.shortcuts-off";
+  function shortcutsOn() {
+    try { return window.localStorage.getItem(SHORTCUTS_OFF) !== "1"; } catch (err) { return true; }
+  }
+  function typing(el) {
+    return el.matches("textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio])");
+  }
+  function step(delta) {
+    return function (card) {
+      var cards = Array.from(document.querySelectorAll("#group-list .group-card"));
+      var next = cards[Math.max(0, Math.min(cards.length - 1, cards.indexOf(card) + delta))];
+      if (next) { next.focus(); next.scrollIntoView({ block: "nearest" }); }
+    };
+  }
+  function expand(card, target) {
+    var button = target === card && card.querySelector("button.expand");
+    if (!button) { return false; }
+    button.click();
+  }
+  function shortcut(key) {
+    return function (card) {
+      var button = card.querySelector("[data-shortcut='" + key + "']");
+      if (!button || button.disabled) { return false; }
+      button.click();
+    };
+  }
+  function toggleFocused(card, target) {
+    var box = target.closest("figure") && target.closest("figure").querySelector("input[type=checkbox]");
+    if (!box) { return false; }
+    box.click();
+  }
+  function showKeys() {
+    var help = document.getElementById("keys-help");
+    if (!help) { return false; }
+    window.Zeuge.openDialog(help, document.activeElement);
+  }
+  var ON_CARD = { j: step(1), k: step(-1), Enter: expand, "?": showKeys };
+  var IN_CARD = { d: shortcut("d"), k: shortcut("k"), p: shortcut("p"), x: toggleFocused, "?": showKeys,
+                  Escape: function (card) { card.focus(); } };
+  document.addEventListener("keydown", function (e) {
+    var target = e.target;
+    var card = target.closest && target.closest("#group-list .group-card");
+    if (!card || target.closest("dialog") || typing(target) || e.ctrlKey || e.metaKey || e.altKey || !shortcutsOn()) {
+      return;
+    }
+    var keys = target.closest(".group-card.expanded .detail") ? IN_CARD : ON_CARD;
+    if (keys[e.key] && keys[e.key](card, target) !== false) { e.preventDefault(); }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.id !== "shortcuts-on") { return; }
+    try { window.localStorage.setItem(SHORTCUTS_OFF, e.target.checked ? "0" : "1"); } catch (err) { /* private mode */ }
+  });
+  htmx.onLoad(function (root) {
+    var box = root.querySelector && root.querySelector("#shortcuts-on");
+    if (box) { box.checked = shortcutsOn(); }
+  });
 
   // The templates carry no inline handlers (the Content-Security-Policy forbids them): buttons name their
   // action in data-action, and these delegated listeners also serve cards that htmx swaps in later.
@@ -169,8 +355,10 @@
       detail.hidden = !detail.hidden;
       button.setAttribute("aria-expanded", String(!detail.hidden));
     },
-    "side-by-side": sideBySide,
-    "close-dialog": function (button) { button.closest("[role=alertdialog]").remove(); },
+    "sbs-zoom": sideBySideZoom,
+    "sbs-close": sideBySideClose,
+    "show-keys": showKeys,
+    "close-dialog": function (button) { button.closest("dialog").close(); },
   };
   document.addEventListener("click", function (e) {
     var button = e.target.closest("[data-action]");
@@ -206,8 +394,4 @@
     if (box) { box.hidden = true; }
   });
 
-  document.addEventListener("htmx:afterSwap", function (e) {
-    var status = document.getElementById("groups-status") || e.detail.target.querySelector("[role=status]");
-    if (status) { document.getElementById("live").textContent = status.textContent; }
-  });
 })();

@@ -79,10 +79,42 @@ def serve(tmp_path, env):
     return process, url
 
 
+def start_consumer(tmp_path, env):
+    """A real huey_consumer process (one worker thread) on the test's queue."""
+    return start_process([sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", "1"],
+                         env, tmp_path / "consumer.log")
+
+
+@pytest.fixture
+def demo_with_worker(tmp_path):
+    """The demo data, `flask run` without its in-process worker, and a real huey_consumer; yields the base URL."""
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="false")
+    flask_cli(env, "zeuge", "demo")
+    consumer = start_consumer(tmp_path, env)
+    server, url = serve(tmp_path, env)
+    try:
+        yield url
+    finally:
+        stop_process(server)
+        stop_process(consumer)
+
+
 @pytest.fixture
 def live_server(tmp_path):
     """`flask run` in its own process on a free port (its in-process worker on); yields its base URL."""
     process, url = serve(tmp_path, server_env(tmp_path))
+    try:
+        yield url
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def demo_url(tmp_path):
+    """`flask run` with the demo archives and its in-process worker; yields its base URL."""
+    env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="true")
+    flask_cli(env, "zeuge", "demo")
+    process, url = serve(tmp_path, env)
     try:
         yield url
     finally:

@@ -133,9 +133,8 @@ def _finished(client, batch_id):
     return fragment
 
 
-@pytest.mark.parametrize("deployment", ["honcho"], indirect=True)
-def test_the_procfile_deployment_analyses_the_demo_and_finds_its_groups(deployment):
-    url, _env, _processes, tmp_path = deployment
+def analyse_the_demo(url, tmp_path):
+    """Log in as the demo user, run the demo batch's analysis over HTTP, await its end; (client, batch id)."""
     client = Browser(url)
     client.login(DEMO_EMAIL, DEMO_PASSWORD)
     batch_id = _demo_batch_id(tmp_path)
@@ -143,6 +142,13 @@ def test_the_procfile_deployment_analyses_the_demo_and_finds_its_groups(deployme
     assert status == 200 and "Cancel" in started
     done = await_condition(lambda: _finished(client, batch_id), 180, "the analysis to finish")
     assert "Analysed" in done and "20 photos new in this batch" in done, done
+    return client, batch_id
+
+
+@pytest.mark.parametrize("deployment", ["honcho"], indirect=True)
+def test_the_procfile_deployment_analyses_the_demo_and_finds_its_groups(deployment):
+    url, _env, _processes, tmp_path = deployment
+    client, batch_id = analyse_the_demo(url, tmp_path)
     _status, groups = client.get(f"/batches/{batch_id}/similarity/groups")
     assert len(re.findall(r"<li class=\"card group-card", groups)) >= 5, groups[:2000]
     assert "kodim23-reencoded.jpg" in groups

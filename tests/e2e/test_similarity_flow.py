@@ -3,12 +3,11 @@ near-duplicates; with the in-process worker of `flask run` and with a real huey_
 a consumer killed mid-run."""
 import os
 import signal
-import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, start_process, stop_process
+from tests.e2e.conftest import flask_cli, screenshot, serve, server_env, start_consumer, stop_process
 from zeuge_lite.db import connect
 from zeuge_lite.demo import DEMO_EMAIL, DEMO_PASSWORD
 from zeuge_lite.storage import Storage
@@ -17,11 +16,6 @@ pytestmark = pytest.mark.e2e
 EXPECTED_PAIRS = [("kodak-kodim01.png", "kodim01-rescan-small.jpg"), ("kodak-kodim05.png", "kodim05-cropped.jpg"),
                   ("kodak-kodim13.png", "kodim13-turned.jpg"), ("skimage-chelsea.png", "chelsea-sepia.jpg"),
                   ("kodak-kodim23.png", "kodim23-reencoded.jpg")]
-
-
-def _consumer(tmp_path, env):
-    return start_process([sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", "1"],
-                         env, tmp_path / "consumer.log")
 
 
 def _open_similarity_tab(page, url):
@@ -53,7 +47,7 @@ def _assert_demo_groups(page):
 def test_run_analysis_on_the_demo(tmp_path, page, worker):
     env = server_env(tmp_path, ZEUGE_WORKER_IN_PROCESS="true" if worker == "in-process" else "false")
     flask_cli(env, "zeuge", "demo")
-    consumer = _consumer(tmp_path, env) if worker == "huey_consumer" else None
+    consumer = start_consumer(tmp_path, env) if worker == "huey_consumer" else None
     server, url = serve(tmp_path, env)
     try:
         _open_similarity_tab(page, url)
@@ -105,7 +99,7 @@ def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(t
                      ZEUGE_ANALYSIS_WORKERS="1")
     flask_cli(env, "zeuge", "demo")
     restore_last_photo = _block_reading_the_last_photo(tmp_path)
-    consumer = _consumer(tmp_path, env)
+    consumer = start_consumer(tmp_path, env)
     server, url = serve(tmp_path, env)
     try:
         _open_similarity_tab(page, url)
@@ -120,7 +114,7 @@ def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(t
         kept = conn.execute("SELECT count(*) FROM features WHERE error IS NULL").fetchone()[0]
         conn.close()
         assert 0 < kept < 20  # what the dead worker computed is kept for the re-run
-        consumer = _consumer(tmp_path, env)
+        consumer = start_consumer(tmp_path, env)
         page.click("#run-analysis")
         _assert_demo_groups(page)
         done = page.locator("#analysis").inner_text()

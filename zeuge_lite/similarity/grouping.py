@@ -5,8 +5,6 @@ import numpy as np
 
 from zeuge_lite.similarity.hashing import HASH_BITS
 
-BLOCK = 1024  # rows per block when comparing a batch with itself: bounds memory at scale
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -30,6 +28,7 @@ RELATED_COSINE = 0.60  # below this, two photos are unrelated and must not share
 # A photo pair whose details verified (similarity/verification.py) links this far below the visual threshold:
 # the geometry says it is the same picture (re-scans turned + framed + toned sit at cosine 0.62-0.73).
 VERIFIED_MARGIN = 0.10
+VERIFIED_FLOOR = Thresholds.cosine_similar - VERIFIED_MARGIN
 # Two pages whose check failed are unrelated, unless their matches still cover this share of the ink: then
 # verified links may complete a group of re-scans around them (one pair of four at coverage 0.28 no longer
 # splits it). Verified links alone join pages, so no hard negative joins this way (docs-dev: F1 0.927 ->
@@ -85,7 +84,9 @@ def pair_tier(pair, t):
         tier = "exact"  # the same picture; a tinted or grey copy with the same hash is a near-duplicate
     elif pair.text or pair.hash_distance <= t.hash_near or pair.cosine >= t.cosine_near:
         tier = "near"  # a verified text pair is the same page re-scanned
-    elif pair.cosine >= t.cosine_similar or (pair.verified and pair.cosine >= t.cosine_similar - VERIFIED_MARGIN):
+    elif pair.verified and VERIFIED_FLOOR <= pair.cosine < Thresholds.cosine_similar:
+        tier = "near"  # only the details link them: a re-scan turned, framed or toned (a series looks more alike)
+    elif pair.cosine >= t.cosine_similar:
         tier = "similar"
     else:
         return None
@@ -118,53 +119,11 @@ def view_similarity(a, b):
     return np.maximum(upright, canonical.reshape(na, views, nb, views).max(axis=(1, 3)))
 
 
-def _block_hash_distance(rows, hashes):
-    """Smallest pHash distance (len(rows) x n) over the eight variants either way round, and the upright one."""
-    forward = np.bitwise_count(np.bitwise_xor(hashes[rows, 0][:, None, None], hashes[None, :, :]))
-    backward = np.bitwise_count(np.bitwise_xor(hashes[rows][:, None, :], hashes[None, :, 0, None]))
-    return np.minimum(forward.min(axis=2), backward.min(axis=2)), forward[:, :, 0]
-
-
-def candidate_pairs(shas, hashes, views, rows=None):
-    """Pairs above the candidate floors that involve `rows` (default: all), and each row's nearest
-    score and nearest item index (-1 when alone).
-
-    Blockwise, so memory stays at BLOCK x n; a re-run passes only its new items as rows."""
-    n = len(shas)
-    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    is_row = np.zeros(n, dtype=bool)
-    is_row[rows] = True
-    shas = np.asarray(shas)
-    pairs, nearest, nearest_index = [], np.zeros(len(rows)), np.full(len(rows), -1)
-    for start in range(0, len(rows), BLOCK):
-        block = rows[start:start + BLOCK]
-        sims, (dist, upright) = view_similarity(views[block], views), _block_hash_distance(block, hashes)
-        same = shas[block][:, None] == shas[None, :]
-        nearest[start:start + len(block)], nearest_index[start:start + len(block)] = _nearest(block, sims, same)
-        keep = (sims >= CANDIDATE_COSINE_FLOOR) | (dist <= CANDIDATE_HASH_FLOOR) | same
-        for i, b in zip(*np.nonzero(keep)):
-            a = block[i]
-            if a != b and not (is_row[b] and b < a):
-                pairs.append(Pair(int(min(a, b)), int(max(a, b)), float(sims[i, b]), int(dist[i, b]),
-                                  bool(same[i, b]), bool(upright[i, b] > dist[i, b])))
-    return pairs, nearest, nearest_index
-
-
 def apart_from_plain(pairs, plain):
     """Candidate pairs less those that would join a blank or plain page (plain: a set of indexes) by hash or
     embedding alone: a uniform image's hash is degenerate (four colours hash alike), so it pairs only with an
     identical file or one whose pixels match (run exact.confirm_exact first)."""
     return [p for p in pairs if p.same_file or p.pixel_equal or not (p.a in plain or p.b in plain)]
-
-
-def _nearest(block, sims, same):
-    """Each row's similarity to its most similar other item (1.0 for an identical file), and which."""
-    if sims.shape[1] < 2:
-        return np.zeros(len(block)), np.full(len(block), -1)
-    work = np.where(same, 1.0, sims).astype(np.float64)
-    work[np.arange(len(block)), block] = -1.0
-    index = work.argmax(axis=1)
-    return np.clip(work[np.arange(len(block)), index], 0.0, 1.0), index
 
 
 def uniqueness(nearest):
@@ -206,8 +165,14 @@ def group_items(pairs, t=Thresholds()):
             for item in mb:
                 cluster_of[item] = ca
             cluster_of[a] = ca
-    return sorted((_describe(sorted(m), relation, t) for m in members.values() if len(m) > 1),
-                  key=lambda g: (-g.score, g.members))
+    groups = (_describe(sorted(m), relation, t) for m in members.values() if len(m) > 1)
+    return sorted((g for g in groups if shown_at(g, t)), key=lambda g: (-g.score, g.members))
+
+
+def shown_at(group, t):
+    """Whether a group is shown at thresholds t: a series ("similar") only if its score reaches the similarity the
+    slider asks for, so no card reads less than the slider; copies are found by their own evidence."""
+    return group.tier != "similar" or group.score >= t.cosine_similar
 
 
 def _key(x, y):

@@ -8,7 +8,8 @@ import numpy as np
 from zeuge_lite import report
 from zeuge_lite.report import Report, ReportGroup, ReportItem
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
-from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, candidate_pairs, group_items, uniqueness
+from zeuge_lite.similarity.grouping import Thresholds, apart_from_plain, group_items, uniqueness
+from zeuge_lite.similarity.neighbours import candidate_pairs
 from zeuge_lite.similarity.parallel import analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import verify_candidates
 

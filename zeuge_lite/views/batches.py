@@ -1,8 +1,8 @@
 """A batch's stepper tabs (Upload, Items, Metadata, Export), uploads, ordering, rename and delete."""
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request,
+                   stream_with_context, url_for)
 from flask_login import current_user, login_required
 
 from zeuge_lite.auth import safe_next
@@ -250,8 +250,9 @@ def export(batch_id):
 def export_zip(batch_id):
     """Download the originals in batch order with a CSV and JSON manifest."""
     batch = batch_or_404(batch_id)
-    archive = exporting.batch_zip(batch, queries.items_of_batch(get_db(), batch_id), storage())
-    response = send_file(archive, mimetype="application/zip")
+    conn, files = get_db(), storage()
+    chunks = exporting.stream_batch_zip(batch, lambda: queries.iter_items_of_batch(conn, batch_id), files)
+    response = Response(stream_with_context(chunks), mimetype="application/zip")
     response.headers["Content-Disposition"] = security.attachment(exporting.zip_name(batch))
     return response
 

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from zeuge_lite import queries, security, trash
+from zeuge_lite import catalogue, queries, security, trash
 from zeuge_lite.access import can_write, item_or_404
 from zeuge_lite.db import get_db
 from zeuge_lite.filenames import clean_filename
@@ -36,9 +36,9 @@ def show(item_id):
 @login_required
 def save_metadata(item_id):
     """Save archival metadata fields (all of the form's, or one from an inline edit)."""
-    item_or_404(item_id, write=True)
+    item = item_or_404(item_id, write=True)
     fields = {name: request.form[name].strip()[:MAX_FIELD_LENGTH] for name in FIELD_LABELS if name in request.form}
-    queries.update_item_fields(get_db(), item_id, fields)
+    catalogue.edit_fields(get_db(), item, fields, current_user.id)
     if request.headers.get("HX-Request"):
         return render_template("items/_saved.html", fields=fields, labels=FIELD_LABELS)
     flash("Metadata saved.")

@@ -1,28 +1,20 @@
 """The Similarity tab: start a run, live progress, groups. Every endpoint here checks the plan on the server."""
 from datetime import datetime, UTC
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, make_response, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from zeuge_lite import analysis, queries, review
+from zeuge_lite import analysis, review
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.access import batch_or_404, can_write
 from zeuge_lite.db import get_db
 from zeuge_lite.report import TIER_LABELS
-from zeuge_lite.plans import PLANS, plan_allows_similarity, require_similarity
-from zeuge_lite.similarity.grouping import PRESETS, Thresholds
-from zeuge_lite.views import memo, storage
+from zeuge_lite.plans import PLANS, plan_allows_similarity
+from zeuge_lite.views import memo, similarity_batch, storage, thresholds_from, view_state
 from zeuge_lite.views.batches import render_tab
 
 bp = Blueprint("similarity", __name__, url_prefix="/batches")
-
-
-def _batch(batch_id, write=False):
-    """The batch, if the user may see it (404 otherwise) and its archive's plan includes similarity."""
-    batch = batch_or_404(batch_id, write=write)
-    require_similarity(batch)
-    return batch
 
 
 @bp.route("/<int:batch_id>/similarity")
@@ -38,17 +30,7 @@ def tab(batch_id):
 
 def _panel_context(batch):
     run = analysis.run_as_shown(get_db(), batch["id"], current_app.config["RUN_STALE_SECONDS"])
-    return {"run": run, "progress": _progress(run), "thresholds": _thresholds_from(request.args)}
-
-
-def _thresholds_from(args):
-    """Thresholds from the level preset and the optional similarity slider (percent)."""
-    base = PRESETS.get(args.get("level", "similar"), PRESETS["similar"])
-    try:
-        percent = float(args.get("threshold", ""))
-    except ValueError:
-        return base
-    return Thresholds(**{**base.__dict__, "cosine_similar": min(max(percent, 55.0), 99.0) / 100.0})
+    return {"run": run, "progress": _progress(run), "thresholds": thresholds_from(request.args)}
 
 
 def _progress(run):
@@ -66,7 +48,7 @@ def _progress(run):
 @login_required
 def start(batch_id):
     """Start an analysis, or return the one already running (double click, second tab)."""
-    batch = _batch(batch_id, write=True)
+    batch = similarity_batch(batch_id, write=True)
     return _progress_fragment(batch, start_run(batch_id))
 
 
@@ -87,7 +69,7 @@ def start_run(batch_id):
 @login_required
 def progress(batch_id):
     """The progress fragment; it polls itself only while the run is active."""
-    batch = _batch(batch_id)
+    batch = similarity_batch(batch_id)
     return _progress_fragment(batch, analysis.run_as_shown(get_db(), batch_id, current_app.config["RUN_STALE_SECONDS"]))
 
 
@@ -95,7 +77,7 @@ def progress(batch_id):
 @login_required
 def cancel(batch_id):
     """Ask the active run to stop."""
-    batch = _batch(batch_id, write=True)
+    batch = similarity_batch(batch_id, write=True)
     conn = get_db()
     run = qs.active_run(conn, batch_id)
     if run:
@@ -105,7 +87,7 @@ def cancel(batch_id):
 
 def _progress_fragment(batch, run):
     return render_template("similarity/_progress.html", batch=batch, run=run, progress=_progress(run),
-                           writable=can_write(batch), thresholds=_thresholds_from(request.args))
+                           writable=can_write(batch), thresholds=thresholds_from(request.args))
 
 
 PAGE_SIZE = 30
@@ -117,22 +99,25 @@ SORTS = {"score": lambda found: (-found[0].score, -len(found[1])),
 @login_required
 def groups(batch_id):
     """The groups of the latest analysis at the chosen sensitivity, filter and sort; a page at a time."""
-    batch = _batch(batch_id)
-    thresholds = _thresholds_from(request.args)
+    batch = similarity_batch(batch_id)
+    thresholds = thresholds_from(request.args)
     tier = request.args.get("tier", "")
     shown = [found for found in batch_groups(batch, thresholds) if not tier or found[0].tier == tier]
     shown.sort(key=SORTS.get(request.args.get("sort"), SORTS["score"]))
     page = max(1, request.args.get("page", 1, type=int))
     template = "similarity/_group_cards.html" if page > 1 else "similarity/_groups.html"
     conn = get_db()
-    return render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
+    response = make_response(render_template(template, batch=batch, thresholds=thresholds, total=len(shown), page=page,
                            overview=batch_overview(batch, thresholds) if page == 1 else None,
                            cards=cards_of(batch, shown[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]),
                            page_size=PAGE_SIZE, more=len(shown) > page * PAGE_SIZE, tier=tier,
                            sort=request.args.get("sort", "score"), open_key=request.args.get("open", ""),
                            writable=can_write(batch),
                            errors=qs.batch_feature_errors(conn, batch_id, current_app.config["MODEL"]),
-                           dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id)))
+                           dismissed_count=len(qr.dismissals_in_batch(conn, batch["archive_id"], batch_id))))
+    if page == 1:  # the tab's own URL carries the view state, so a reload or a shared link shows the same groups
+        response.headers["HX-Replace-Url"] = url_for("similarity.tab", batch_id=batch_id, **view_state("page"))
+    return response
 
 
 def batch_groups(batch, thresholds):
@@ -164,16 +149,8 @@ def batch_overview(batch, thresholds):
 
 
 def cards_of(batch, found):
-    """Group cards (group, tier label, members in batch order with positions) for some of a batch's groups."""
-    items = {item["id"]: item for item in queries.items_by_ids(get_db(), batch["id"],
-                                                                {i for _group, ids in found for i in ids})}
-    cards = []
-    for group, ids in found:
-        members = sorted((items[i] for i in ids if i in items), key=lambda item: item["position_number"])
-        if len(members) > 1:
-            cards.append({"group": group, "tier_label": TIER_LABELS[group.tier], "members": members,
-                          "key": "-".join(str(i) for i in sorted(m["id"] for m in members))})
-    return cards
+    """Group cards for some of a batch's groups."""
+    return review.cards(get_db(), batch["id"], found)
 
 
 def batch_cards(batch, thresholds):

@@ -1,0 +1,187 @@
+"""Scale (issue 10): comparison + grouping of one batch of 10,000 and 100,000 items, the worker's peak RSS, and
+database bytes per item. Figures, not tests.
+
+    .venv/bin/python bench/bench_scale.py                  # 10,000 and 100,000 items
+    .venv/bin/python bench/bench_scale.py 10000 --keep DIR  # one size; keep the instance in DIR
+
+Features are synthetic and go in through the project's own functions (upsert_file, add_item, save_features):
+random unit vectors (1,280-d, as the default model) and random pHashes, with planted clusters of three
+(an original and two copies at cosine 0.80-0.97; half of the copies keep the original's pHash within 0-6
+bits). As in the dev photos, 63 % of the items have a canonical view other than the upright one and 15 % a
+second one. The comparison and grouping run in a fresh process (as the worker runs them), which reports its
+own peak RSS (VmHWM)."""
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from zeuge_lite import analysis, queries  # noqa: E402
+from zeuge_lite import queries_similarity as qs  # noqa: E402
+from zeuge_lite.db import connect, migrate, transaction  # noqa: E402
+from zeuge_lite.similarity.embedding import MODELS  # noqa: E402
+from zeuge_lite.similarity.features import Features  # noqa: E402
+
+MODEL = "efficientnet-lite0"
+CLUSTER_EVERY = 25  # an original at every 25th item, its two copies right after it: 12 % of items in clusters
+CHUNK = 5_000
+
+
+def unit(rows):
+    """Rows scaled to length 1, as float32."""
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def synthetic_views(rng, count, dim):
+    """count x 3 x dim views: upright, canonical (the upright one for 37 %), second canonical (other for 15 %)."""
+    views = unit(rng.normal(size=(count, 3, dim)))
+    same_turn = rng.random(count) < 0.37
+    views[same_turn, 1] = views[same_turn, 0]
+    one_choice = rng.random(count) >= 0.15
+    views[one_choice, 2] = views[one_choice, 1]
+    return views
+
+
+def copy_of(rng, views, hashes):
+    """A near-duplicate: every view moved to cosine 0.80-0.97 of the original's; the pHash kept within 0-6 bits
+    for half of the copies (a re-scan), another pHash for the others (a crop)."""
+    sigma = rng.uniform(0.25, 0.75)
+    moved = unit(views + sigma * rng.normal(size=views.shape) / np.sqrt(views.shape[-1]))
+    if np.array_equal(views[1], views[0]):  # a canonical view equal to the upright one stays equal to it
+        moved[1] = moved[0]
+    if np.array_equal(views[2], views[1]):
+        moved[2] = moved[1]
+    if rng.random() < 0.5:
+        flips = rng.choice(64, size=int(rng.integers(0, 7)), replace=False)
+        return moved, hashes ^ np.uint64(sum(1 << int(bit) for bit in flips))
+    return moved, rng.integers(0, 2**63, size=8, dtype=np.int64).astype(np.uint64)
+
+
+def build(path, n, seed=10):
+    """A database with one archive and one batch of n analysed items; returns the batch id."""
+    rng, spec = np.random.default_rng(seed), MODELS[MODEL]
+    conn = connect(path)
+    migrate(conn)
+    qs.ensure_vec_table(conn, spec)
+    with transaction(conn):
+        batch = queries.create_batch(conn, queries.create_archive(conn, "Scale", "pro"), f"{n:,} items")
+    for start in range(0, n, CHUNK):
+        views = synthetic_views(rng, min(CHUNK, n - start), spec.dim)
+        hashes = rng.integers(0, 2**63, size=(len(views), 8), dtype=np.int64).astype(np.uint64)
+        for i in range(len(views)):
+            if (start + i) % CLUSTER_EVERY in (1, 2) and i >= (start + i) % CLUSTER_EVERY:
+                original = i - (start + i) % CLUSTER_EVERY
+                views[i], hashes[i] = copy_of(rng, views[original], hashes[original])
+        with transaction(conn):
+            for i, (item_views, item_hashes) in enumerate(zip(views, hashes)):
+                sha = f"{start + i:064x}"
+                queries.upsert_file(conn, {"sha256": sha, "size": 1, "ext": "jpg", "format": "JPEG", "mode": "RGB",
+                                           "bit_depth": 8, "width": 640, "height": 480, "dpi": None, "frames": 1,
+                                           "taken_at": None, "camera": None, "orientation": None,
+                                           "sharpness": None})
+                queries.add_item(conn, batch, sha, f"{start + i:06d}.jpg", None)
+                qs.save_features(conn, spec, sha, Features(640, 480, item_hashes, item_views))
+    conn.close()
+    return batch
+
+
+def job(path, batch):
+    """The worker's part in this process: compare the batch, group it; print timings and peak RSS as JSON."""
+    conn = connect(path)
+    stages, start = [], time.perf_counter()
+
+    def progress(stage, done=0, total=0):
+        if not stages or stages[-1][0] != stage:
+            stages.append((stage, round(time.perf_counter() - start, 2)))
+    compared = analysis.compare_batch(conn, batch, MODEL, progress=progress)
+    compare_s = time.perf_counter() - start
+    groups = analysis.batch_groups(conn, batch, MODEL)
+    group_s = time.perf_counter() - start - compare_s
+    pairs = conn.execute("SELECT count(*) FROM pairs WHERE batch_id = ?", (batch,)).fetchone()[0]
+    print(json.dumps({"compared": compared, "compare_s": compare_s, "group_s": group_s, "pairs": pairs,
+                      "groups": len(groups), "grouped_items": sum(len(ids) for _g, ids in groups),
+                      "peak_rss_mb": peak_rss_mb(), "stages": stages}))
+
+
+def peak_rss_mb():
+    """This process's peak resident set (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def storage(path, n):
+    """Bytes per item of the database file, and the tables holding the most data, per item (the bytes of their
+    values: sqlite's dbstat is not compiled in here; the rest of the file is indexes and page slack)."""
+    conn = connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = Path(path).stat().st_size
+    parts = []
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE "
+                                 "'CREATE VIRTUAL%'").fetchall():
+        columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+        total = " + ".join(f'coalesce(length("{c}"), 0)' for c in columns) or "0"
+        parts.append((table, conn.execute(f'SELECT coalesce(sum({total}), 0) FROM "{table}"').fetchone()[0]))
+    conn.close()
+    return size, [(name, value / n) for name, value in sorted(parts, key=lambda p: -p[1])[:6]]
+
+
+def gemm_gflops():
+    """This box's float32 matrix-product speed right now (the comparison's cost is these products): the same
+    code runs 5-7x slower while other work loads the 2 cores, so figures are printed with it."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((4096, 1280), dtype=np.float32) for _ in range(2))
+    started = time.perf_counter()
+    for _ in range(3):
+        a @ b.T
+    return 3 * 2 * 4096 * 4096 * 1280 / (time.perf_counter() - started) / 1e9
+
+
+def run_size(n, keep=None):
+    """Build, compare + group in a fresh process, report."""
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="zeuge-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"scale-{n}.sqlite3"
+    path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    batch = build(path, n)
+    print(f"== {n:,} items: built in {time.perf_counter() - started:.0f} s")
+    before, _parts = storage(path, n)
+    out = subprocess.run([sys.executable, __file__, "--job", str(path), str(batch)], capture_output=True, text=True)
+    if out.returncode:
+        print(out.stdout, out.stderr)
+        return
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  float32 matrix products on this box just after: {gemm_gflops():.0f} GFLOPS (about 210 when idle)")
+    size, parts = storage(path, n)
+    print(f"  compare: {figures['compare_s']:.1f} s ({figures['compared']:,} items, {figures['pairs']:,} pairs "
+          f"stored), group: {figures['group_s']:.2f} s ({figures['groups']:,} groups, "
+          f"{figures['grouped_items']:,} items); compare + group {figures['compare_s'] + figures['group_s']:.1f} s")
+    print(f"  stages (s from start): {', '.join(f'{stage} {at}' for stage, at in figures['stages'])}")
+    print(f"  worker peak RSS: {figures['peak_rss_mb']:.0f} MB")
+    print(f"  database: {size / n / 1024:.1f} KB per item after comparing ({before / n / 1024:.1f} KB before); "
+          f"data per item in the largest tables: " + ", ".join(f"{name} {per_item / 1024:.2f} KB"
+                                                              for name, per_item in parts))
+    if not keep:
+        shutil.rmtree(workdir)
+
+
+def main():
+    if "--job" in sys.argv:
+        path, batch = sys.argv[sys.argv.index("--job") + 1:][:2]
+        return job(path, int(batch))
+    keep = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [10_000, 100_000]
+    for n in sizes:
+        run_size(n, keep)
+
+
+if __name__ == "__main__":
+    main()
