@@ -12,8 +12,7 @@ from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.matches import match_picture
 from zeuge_lite.similarity.verification import VERSION, page_record
 from zeuge_lite.similarity.verify import PageFeatures
-from zeuge_lite.views import storage
-from zeuge_lite.views.similarity import _batch
+from zeuge_lite.views import similarity_batch, storage
 
 bp = Blueprint("matches", __name__, url_prefix="/batches")
 MOST_PAIRS = 6  # pictures offered on one card: a large group's every pair would bury the card
@@ -24,7 +23,7 @@ MOST_PAIRS = 6  # pictures offered on one card: a large group's every pair would
 def picture(batch_id, key):
     """The two thumbnails of a pair (key "a-b", as group keys) side by side with its inlier matches drawn;
     404 unless the pair verified."""
-    batch = _batch(batch_id)
+    batch = similarity_batch(batch_id)
     pair = _verified_pair(batch, key)
     if pair is None:
         abort(404)
