@@ -313,7 +313,7 @@ def test_the_slider_and_presets_agree_with_the_cards(app, client, world, conn):
         page, scores = shown(f"threshold={percent}" if percent else "")
         assert scores == expected, percent
         slider = min(max(percent or 74, 60), 84)
-        assert f'name="threshold" min="60" max="84" step="1" value="{slider}"' in page
+        assert f'name="threshold" id="threshold" min="60" max="84" step="1" value="{slider}"' in page
         assert all(score >= slider for score in scores)
     near, scores = shown("level=near&threshold=65")
     assert scores == [] and "Choose “Similar photos” to include series." in near
