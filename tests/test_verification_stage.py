@@ -166,7 +166,8 @@ def test_a_runner_gets_the_full_checks_and_screened_page_pairs_never_reach_it(le
 
     def run(function, tasks):
         tasks = list(tasks)
-        seen.extend(key for _records, keys in tasks for key, _pages in keys)
+        if function is check_task:  # the body screen's tasks come through the runner too
+            seen.extend(key for _records, keys in tasks for key, _pages in keys)
         return map(function, tasks)
 
     hints = [True] * len(names)

@@ -174,3 +174,17 @@ def test_the_body_screen_passes_rescans_turned_or_mirrored_and_refuses_a_photo(l
     assert all(screened[("1", name)] >= SCREEN_MIN_INLIERS for name in found if name.startswith("1 ")), screened
     assert screened[("1", "photo")] < SCREEN_MIN_INLIERS
     assert screen_text_pairs({}, []) == {}
+
+
+def test_the_body_screen_split_into_tasks_gives_what_it_gives_whole(letters, records):
+    from zeuge_lite.similarity.verify import screen_task, screen_tasks, screen_text_pairs
+    found = {str(n): record for n, record in records.items()}
+    found["1 rescan"] = page_features(rescan(letters[1]))
+    found["2 mirrored"] = page_features(rescan(letters[2].transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    keys = [(a, b) for a in sorted(found) for b in sorted(found) if a < b]
+    whole = screen_text_pairs(found, keys)
+    tasks = screen_tasks(found, keys, parts=3)
+    assert len(tasks) == 3
+    split = dict(item for task in tasks for item in screen_task(task))
+    assert split == whole and set(split) == set(keys)
+    assert max(whole.values()) > 0

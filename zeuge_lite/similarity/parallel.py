@@ -7,6 +7,8 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
+import cv2
+
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import get_embedder
 from zeuge_lite.similarity.features import extract_features
@@ -16,23 +18,29 @@ from zeuge_lite.storage import sha256_hex
 CHUNK = 8
 CHECK_TASKS_ALONE = 8  # fewer verification tasks than this run here: starting processes would cost more
 UNREADABLE = "cannot read the file"  # a missing or unreadable original: worth retrying, unlike a broken image
+# The app's runs are background work: page requests on the same cores come first. `flask zeuge scan` is a
+# command someone waits for and passes 0 (at nice 10 its workers get a tenth of a busy core's time).
+BACKGROUND_NICENESS = 10
 _settings = {}
 
 
-def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content, parent_pid=None):
+def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content, parent_pid=None,
+                 niceness=BACKGROUND_NICENESS):
     if parent_pid is not None:
-        _die_with_parent(parent_pid)
+        _die_with_parent(parent_pid, niceness)
+        cv2.setNumThreads(1)  # one worker per core already: OpenCV's own threads would only contend for it
     _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side,
                      hash_content=hash_content)
 
 
-def _die_with_parent(parent_pid):
-    """End this worker when the process that started it dies (even by kill -9), and yield the CPU to the web."""
+def _die_with_parent(parent_pid, niceness=BACKGROUND_NICENESS):
+    """End this worker when the process that started it dies (even by kill -9); lower its priority."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
-    os.nice(10)  # feature extraction is background work: page requests on the same cores come first
+    if niceness:
+        os.nice(niceness)
 
 
 def analyse_file(path):
@@ -81,32 +89,35 @@ def default_workers():
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbnail_side=None, hash_content=True):
+def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbnail_side=None, hash_content=True,
+                  niceness=BACKGROUND_NICENESS):
     """Yield analyse_file results in input order, using worker processes when there is more than one.
 
     hash_content=False skips the sha256 of each file, for callers whose files are already named by it."""
-    yield from _map(analyse_file, paths, (model, model_dir, max_pixels, thumbnail_side, hash_content), workers)
+    yield from _map(analyse_file, paths, (model, model_dir, max_pixels, thumbnail_side, hash_content), workers,
+                    niceness=niceness)
 
 
-def record_files(paths, max_pixels, workers=None):
+def record_files(paths, max_pixels, workers=None, niceness=BACKGROUND_NICENESS):
     """Yield record_file results (verification records, a second decode) in input order, in worker processes."""
-    yield from _map(record_file, paths, (None, None, max_pixels, None, False), workers)
+    yield from _map(record_file, paths, (None, None, max_pixels, None, False), workers, niceness=niceness)
 
 
-def run_checks(function, tasks, workers=None):
+def run_checks(function, tasks, workers=None, niceness=BACKGROUND_NICENESS):
     """A runner for verification.verify_candidates: its tasks mapped over worker processes (both cores)."""
     tasks = list(tasks)
-    yield from _map(function, tasks, (None, None, None, None, False), workers, chunksize=1, minimum=CHECK_TASKS_ALONE)
+    yield from _map(function, tasks, (None, None, None, None, False), workers, chunksize=1, minimum=CHECK_TASKS_ALONE,
+                    niceness=niceness)
 
 
-def _map(function, paths, init, workers, chunksize=CHUNK, minimum=2 * CHUNK):
+def _map(function, paths, init, workers, chunksize=CHUNK, minimum=2 * CHUNK, niceness=BACKGROUND_NICENESS):
     workers = workers or default_workers()
     if workers == 1 or len(paths) < minimum:
         _init_worker(*init)
         yield from map(function, paths)
         return
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_start_method()),
-                               initializer=_init_worker, initargs=init + (os.getpid(),))
+                               initializer=_init_worker, initargs=init + (os.getpid(), niceness))
     try:
         yield from pool.map(function, paths, chunksize=chunksize)
     finally:  # a cancelled run stops here: drop the files not started yet instead of finishing them

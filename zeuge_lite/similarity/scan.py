@@ -16,6 +16,7 @@ from zeuge_lite.similarity.verification import verify_candidates
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic", ".heif", ".bmp",
                   ".avif", ".jxl"}
 THUMBNAIL_SIDE = 160
+FOREGROUND = 0  # a scan is a command someone waits for: its workers keep their priority (parallel.py)
 
 
 @dataclass
@@ -56,7 +57,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
     result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
     shas, hashes, vectors, hints, where, records = [], [], [], [], {}, {}
     for done, (path, sha, features, error) in enumerate(
-            analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE), start=1):
+            analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE, niceness=FOREGROUND), start=1):
         relative = path.relative_to(root).as_posix()
         if error:
             result.errors.append({"path": relative, "error": error})
@@ -82,7 +83,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
         confirm_exact(result.pairs, lambda index: signature_of_file(result.thumbnails[index]), thresholds.hash_exact)
         result.pairs = apart_from_plain(result.pairs, set(result.plain))
         verify_candidates(result.pairs, shas, hints, _records_from(where, records, max_pixels, workers),
-                          lambda keys: {}, lambda function, tasks: run_checks(function, tasks, workers))
+                          lambda keys: {}, lambda function, tasks: run_checks(function, tasks, workers, FOREGROUND))
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
     return result
@@ -93,7 +94,7 @@ def _records_from(where, made, max_pixels, workers):
     in worker processes (photos in uncertain pairs)."""
     def records_for(shas):
         paths = [where[sha] for sha in shas if sha not in made]
-        by_path = {path: data for path, data, _error in record_files(paths, max_pixels, workers) if data}
+        by_path = {path: data for path, data, _error in record_files(paths, max_pixels, workers, FOREGROUND) if data}
         again = {sha: by_path[where[sha]] for sha in shas if sha not in made and where[sha] in by_path}
         return {**{sha: made[sha] for sha in shas if sha in made}, **again}
     return records_for

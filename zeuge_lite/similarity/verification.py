@@ -9,18 +9,20 @@ from zeuge_lite.similarity.verify import (
     SCREEN_MIN_INLIERS,
     PageFeatures,
     page_features,
-    screen_text_pairs,
+    screen_task,
+    screen_tasks,
     verify_pair,
 )
 
 # Bump when page_features or verify_pair change what they decide: cached records and results of another
 # version are then ignored (and recomputed when needed).
-VERSION = 1
+VERSION = 2  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection)
 # Photo pairs in this cosine band that the hash does not settle are verified: below it no link is possible
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
 HASH_SETTLED = 8  # pHash bits within which a photo pair is a near-duplicate without further checks
 CHECKS_PER_TASK = 16  # pairs matched per task when a runner spreads the full checks over processes
+SCREEN_PAIRS_PER_TASK, SCREEN_TASKS = 500, 8  # the body screen is split when it has this many pairs per task
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     records_for(shas) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped);
     known_checks(keys) -> {pair key: Check} from earlier runs. Records are asked only for pairs not known.
     Text pairs whose page bodies share nothing (verify.screen_text_pairs) are refused without the full match;
-    run(check_task, tasks) -> iterable of results spreads the full matches (default: here, in order)."""
+    run(function, tasks) -> iterable of function(task) spreads the screen and then the full matches (default:
+    here, in order)."""
     todo = [(pair, pair_key(shas[pair.a], shas[pair.b])) for pair in pairs if needs_check(pair, hints)]
     known = known_checks(sorted({key for _pair, key in todo})) if todo else {}
     missing = sorted({key for _pair, key in todo if key not in known})
@@ -76,7 +79,7 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     records = _as_records(found)
     both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
     missing = [key for key in missing if key[0] in records and key[1] in records]
-    new = screen(records, [key for key in missing if _text_pair(records, key, both_pages)])
+    new = screen(records, [key for key in missing if _text_pair(records, key, both_pages)], run or map)
     tasks = _tasks([key for key in missing if key not in new], found, both_pages)
     for results in (run or map)(check_task, tasks):
         new.update(results)
@@ -92,10 +95,13 @@ def _text_pair(records, key, both_pages):
     return key in both_pages or records[key[0]].is_text_page or records[key[1]].is_text_page
 
 
-def screen(records, text_keys):
+def screen(records, text_keys, run=map):
     """{key: failed Check} for the text pairs whose page bodies share too little to be one page."""
-    inliers = screen_text_pairs(records, text_keys)
-    return {key: Check(False, count, None, True) for key, count in inliers.items() if count < SCREEN_MIN_INLIERS}
+    parts = min(SCREEN_TASKS, max(1, len(text_keys) // SCREEN_PAIRS_PER_TASK))
+    refused = {}
+    for results in run(screen_task, screen_tasks(records, text_keys, parts)):
+        refused.update((key, Check(False, count, None, True)) for key, count in results if count < SCREEN_MIN_INLIERS)
+    return refused
 
 
 def _tasks(keys, found, both_pages):

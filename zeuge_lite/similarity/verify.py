@@ -8,8 +8,9 @@ image and of its mirror, a coarse ink grid, a cheap text-page flag) that can be 
 Turns: ORB descriptors are rotation invariant and a full affine contains any rotation, so the 90/180/270 turns
 need no extra matching pass at all; the turn is read back from the fitted matrix. A mirror is an affine with
 negative determinant, but ORB descriptors are not mirror invariant, so the record also holds descriptors
-computed on the mirrored image (their points are stored in the unmirrored frame); that costs one more ORB run
-per image (~5 ms) and one more match per pair, and only when the direct match did not verify.
+computed on the mirrored image at the mirrored keypoints (their points are stored in the unmirrored frame);
+that costs one more ORB descriptor pass per image (no second detection: 3.6 ms a photo, 6.6 a page) and one
+more match per pair, and only when the direct match did not verify.
 
 Gates: photos verify on the count of distinct inlier points; text pages (either side) additionally need the
 inliers to cover most of the inked area on both pages, because a shared letterhead, form template or running
@@ -160,13 +161,35 @@ def _orb():
 
 
 def _detect(gray):
-    """ORB keypoints and descriptors. (Spreading them over an 8x8 grid was tried: more points on body text,
-    but weaker ones, and true text pairs lost coverage: docs-dev true near 93 % -> 83 % verified.)"""
+    """ORB keypoints (strongest first: QUICK_POINTS) and their points and descriptors. (Spreading them over an
+    8x8 grid was tried: more points on body text, but weaker ones, and true text pairs lost coverage: docs-dev
+    true near 93 % -> 83 % verified.)"""
     keypoints, descriptors = _orb().detectAndCompute(gray, None)
+    return _strongest_first(keypoints, descriptors)
+
+
+def _strongest_first(keypoints, descriptors):
     if descriptors is None or not keypoints:
+        return [], np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    order = np.argsort([-k.response for k in keypoints], kind="stable")
+    return [keypoints[i] for i in order], np.float32([keypoints[i].pt for i in order]), descriptors[order]
+
+
+def _mirror_features(gray, keypoints):
+    """Points (in the unmirrored frame) and descriptors of the mirrored image at the mirrored keypoints.
+
+    ORB's detector is symmetric, so running it again on the mirror (two thirds of ORB's cost) would find the
+    same points; only the descriptors differ (the sampling pattern is not)."""
+    w = gray.shape[1]
+    mirrored = [cv2.KeyPoint((w - 1) - k.pt[0], k.pt[1], k.size, (180.0 - k.angle) % 360.0, k.response, k.octave,
+                             k.class_id) for k in keypoints]
+    if not mirrored:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    order = np.argsort([-k.response for k in keypoints], kind="stable")  # strongest first: QUICK_POINTS
-    return np.float32([keypoints[i].pt for i in order]), descriptors[order]
+    found, descriptors = _orb().compute(np.ascontiguousarray(gray[:, ::-1]), mirrored)
+    _kept, points, descriptors = _strongest_first(found, descriptors)
+    if len(points):
+        points[:, 0] = (w - 1) - points[:, 0]
+    return points, descriptors
 
 
 def _pack_points(points):
@@ -190,31 +213,38 @@ def looks_like_paper(rgb):
 
 
 def text_page_score(gray, ink):
-    """(share of ink in glyph-sized components, ruled lines left out; glyph count; ink share; flat share).
-
-    Flat share: pixels whose 15-px neighbourhood barely varies (blank paper between lines of text)."""
+    """(share of ink in glyph-sized components, ruled lines left out; glyph count; ink share)."""
     count, _labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     if count <= 1:
-        return 0.0, 0, 0.0, 1.0
+        return 0.0, 0, 0.0
     long_side = max(ink.shape)
     w, h, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
     glyph_max = max(6, long_side // 40)
     glyph = (h >= 3) & (h <= glyph_max) & (w <= 2 * glyph_max) & (area >= 4)
     ruled = ((w >= 8 * h) | (h >= 8 * w)) & (np.maximum(w, h) > long_side // 10)
     total = max(int(area[~ruled].sum()), 1)
+    return float(area[glyph].sum() / total), int(glyph.sum()), float(area.sum() / ink.size)
+
+
+def flat_share(gray):
+    """Share of pixels whose 15-px neighbourhood barely varies (blank paper between lines of text)."""
     values = gray.astype(np.float32)
     mean = cv2.blur(values, (15, 15))
     var = cv2.blur(values * values, (15, 15)) - mean * mean
-    flat = float((var < FLAT_STD ** 2).mean())
-    return float(area[glyph].sum() / total), int(glyph.sum()), float(area.sum() / ink.size), flat
+    return float((var < FLAT_STD ** 2).mean())
 
 
-def is_text(glyph_share, glyphs, ink_share, flat_share):
-    """Text-dominated page: mostly glyph-sized strokes, or (forms) a fair share of them on mostly blank paper."""
+def is_text(glyph_share, glyphs, ink_share, flat):
+    """Text-dominated page: mostly glyph-sized strokes, or (forms) a fair share of them on mostly blank paper.
+
+    flat: the flat share, or a function giving it; only form-like pages need it (a third of the detector's cost)."""
     if glyphs < TEXT_MIN_GLYPHS or ink_share > TEXT_MAX_INK:
         return False
-    return glyph_share >= TEXT_GLYPH_SHARE or (
-        glyph_share >= FORM_GLYPH_SHARE and flat_share >= FORM_FLAT_SHARE and ink_share <= FORM_MAX_INK)
+    if glyph_share >= TEXT_GLYPH_SHARE:
+        return True
+    if glyph_share < FORM_GLYPH_SHARE or ink_share > FORM_MAX_INK:
+        return False
+    return (flat() if callable(flat) else flat) >= FORM_FLAT_SHARE
 
 
 def _ink_grid(ink):
@@ -230,13 +260,11 @@ def page_features(image, max_side=MAX_SIDE):
     """The verification record of one decoded image (RGB or gray, PIL or numpy)."""
     gray = to_gray(image, max_side)
     h, w = gray.shape
-    points, descriptors = _detect(gray)
-    mirror_points, mirror_descriptors = _detect(np.ascontiguousarray(gray[:, ::-1]))
-    if len(mirror_points):
-        mirror_points[:, 0] = (w - 1) - mirror_points[:, 0]
+    keypoints, points, descriptors = _detect(gray)
+    mirror_points, mirror_descriptors = _mirror_features(gray, keypoints)
     ink = ink_mask(gray)
-    glyph_share, glyphs, ink_share, flat_share = text_page_score(gray, ink)
-    text = is_text(glyph_share, glyphs, ink_share, flat_share)
+    glyph_share, glyphs, ink_share = text_page_score(gray, ink)
+    text = is_text(glyph_share, glyphs, ink_share, lambda: flat_share(gray))
     return PageFeatures(w, h, _pack_points(points), descriptors, _pack_points(mirror_points),
                         mirror_descriptors, _ink_grid(ink), text, round(glyph_share, 4))
 
@@ -354,31 +382,37 @@ def _orientation(matrix):
 def verify_pair(a, b, text=False):
     """Whether the records a and b show the same physical content (see the module docstring); text=True
     judges the pair as pages of text even if neither record's detector says so (turned pages can fool it)."""
+    return matched_points(a, b, text)[0]
+
+
+def matched_points(a, b, text=False):
+    """(verify_pair's Verification, inlier points on a, the same points on b) in the records' pixels."""
     text = text or a.is_text_page or b.is_text_page
     best = None
     for mirrored in (False, True):
         pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
-        result, consistent = _verify_oriented(pa, da, b, text, a.ink)
-        if best is None or (result.verified, result.inliers) > (best.verified, best.inliers):
-            best = result
-        if best.verified or (consistent and not text):
+        result, consistent, src, dst = _verify_oriented(pa, da, b, text, a.ink)
+        if best is None or (result.verified, result.inliers) > (best[0].verified, best[0].inliers):
+            best = result, src, dst
+        if best[0].verified or (consistent and not text):
             break  # the direct orientation has consistent geometry: the mirror cannot be it (a page's
             # symmetric logo or round glyphs give some geometry either way, so pages try both)
     return best
 
 
 def _verify_oriented(pa, da, b, text, ink_a):
-    """(Verification, whether this orientation has consistent geometry) for one orientation of a."""
+    """(Verification, whether this orientation has consistent geometry, inlier points a, b) for one
+    orientation of a."""
     quick, prior, _src, _dst = _fit(pa[:QUICK_POINTS], da[:QUICK_POINTS], b.points[:QUICK_POINTS],
                                     b.descriptors[:QUICK_POINTS])
     if quick < QUICK_MIN_INLIERS:
-        return _decide(quick, None, None, text), False
+        return _decide(quick, None, None, text), False, None, None
     inliers, matrix, src, dst = _fit_near(pa, da, b.points, b.descriptors, prior)
     coverage = None
     if text and matrix is not None:
         src, dst = _guided(pa, da, b.points, b.descriptors, matrix)
         coverage = min(_coverage(ink_a, src), _coverage(b.ink, dst))
-    return _decide(inliers, coverage, matrix, text), inliers >= MIN_INLIERS_PHOTO
+    return _decide(inliers, coverage, matrix, text), inliers >= MIN_INLIERS_PHOTO, src, dst
 
 
 def _decide(inliers, coverage, matrix, text):
@@ -430,16 +464,16 @@ def _central(record, mirrored):
     return points[keep][:SCREEN_POINTS], descriptors[keep][:SCREEN_POINTS]
 
 
-def _screen_sets(records, shas):
-    """Reference (direct) and query (direct + mirrored) points of the pages: points, descriptors, owner, mirrored."""
-    ref, query = [], []
-    for owner, sha in enumerate(shas):
-        direct = _central(records[sha], False)
-        ref.append((*direct, np.full(len(direct[1]), owner), np.zeros(len(direct[1]), bool)))
-        query.append(ref[-1])
-        mirror = _central(records[sha], True)
-        query.append((*mirror, np.full(len(mirror[1]), owner), np.ones(len(mirror[1]), bool)))
-    return [tuple(np.concatenate(column) for column in zip(*side)) for side in (ref, query)]
+def _screen_side(records, shas, owner_of, mirrors):
+    """Points, descriptors, owner and mirrored flag of the central points of these pages (direct, and mirrored
+    too when mirrors)."""
+    side = []
+    for sha in shas:
+        for mirrored in (False, True) if mirrors else (False,):
+            points, descriptors = _central(records[sha], mirrored)
+            side.append((points, descriptors, np.full(len(descriptors), owner_of[sha]),
+                         np.full(len(descriptors), mirrored)))
+    return tuple(np.concatenate(column) for column in zip(*side))
 
 
 def _chunk_candidates(ref_descriptors, query_descriptors):
@@ -469,21 +503,51 @@ def _one_to_one(group, first, second, distance):
 
 def screen_text_pairs(records, keys):
     """{pair key: distinct RANSAC inliers among the page bodies' matches} for pairs of records (see above)."""
+    return dict(item for task in screen_tasks(records, keys) for item in screen_task(task))
+
+
+def screen_tasks(records, keys, parts=1):
+    """The screen of these pairs as up to `parts` independent tasks for screen_task, split by the pairs' first
+    page (query side); every task holds all the pairs' second pages (reference side, which decides the stop
+    chunks), so the results do not depend on the split."""
     shas = sorted({sha for key in keys for sha in key})
     if not keys:
-        return {}
+        return []
     owner_of = {sha: n for n, sha in enumerate(shas)}
-    (rp, rd, ro, _rm), (qp, qd, qo, qm) = _screen_sets(records, shas)
-    wanted = np.zeros((len(shas), len(shas)), bool)
-    for a, b in keys:
-        wanted[owner_of[a], owner_of[b]] = True
+    reference = _screen_side(records, shas, owner_of, mirrors=False)[:3]
+    tasks = []
+    for part in _balanced(sorted(keys), parts):
+        firsts = sorted({a for a, _b in part})
+        tasks.append((shas, reference, _screen_side(records, firsts, owner_of, mirrors=True),
+                      [(owner_of[a], owner_of[b]) for a, b in part]))
+    return tasks
+
+
+def _balanced(keys, parts):
+    """Sorted keys cut into up to `parts` runs of about equal length that never split one first page."""
+    runs, size = [], -(-len(keys) // max(1, parts))
+    for key in keys:
+        if runs and (len(runs[-1]) < size or runs[-1][-1][0] == key[0]):
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    return runs
+
+
+def screen_task(task):
+    """[(pair key, distinct inliers)] for one task of screen_tasks."""
+    shas, (rp, rd, ro), (qp, qd, qo, qm), pairs = task
+    n = len(shas)
+    wanted = np.zeros((n, n), bool)
+    for a, b in pairs:
+        wanted[a, b] = True
     qi, ri = _chunk_candidates(rd, qd)
     keep = wanted[qo[qi], ro[ri]]
     qi, ri = qi[keep], ri[keep]
     distance = np.bitwise_count(qd[qi].view(np.uint64) ^ rd[ri].view(np.uint64)).sum(axis=1)
     keep = distance <= SCREEN_HAMMING
     qi, ri, distance = qi[keep], ri[keep], distance[keep]
-    group = (qo[qi].astype(np.int64) * len(shas) + ro[ri]) * 2 + qm[qi]
+    group = (qo[qi].astype(np.int64) * n + ro[ri]) * 2 + qm[qi]
     best = _one_to_one(group, qi, ri, distance)
     qi, ri, group, distance = qi[best], ri[best], group[best], distance[best]
     best = _one_to_one(group, ri, qi, distance)
@@ -493,10 +557,9 @@ def screen_text_pairs(records, keys):
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
     found = {}
     for start, end in zip(bounds[:-1], bounds[1:]):
-        pair = group[start] // 2
-        key = (shas[pair // len(shas)], shas[pair % len(shas)])
-        found[key] = max(found.get(key, 0), _screen_fit(qp[qi[start:end]], rp[ri[start:end]]))
-    return {key: found.get(key, 0) for key in keys}
+        pair = int(group[start] // 2)
+        found[pair] = max(found.get(pair, 0), _screen_fit(qp[qi[start:end]], rp[ri[start:end]]))
+    return [((shas[a], shas[b]), found.get(a * n + b, 0)) for a, b in pairs]
 
 
 def _screen_fit(src, dst):

@@ -74,11 +74,11 @@ def init_app(app):
     from zeuge_lite import plans
     from zeuge_lite.memo import Memo
     app.extensions["memo"] = Memo()
-    from zeuge_lite.views import (admin, archives, audit_log, batches, errors, exports, items, lookup, members, plain,
-                                  review, similarity, trash)
+    from zeuge_lite.views import (admin, archives, audit_log, batches, errors, exports, items, lookup, matches,
+                                  members, plain, review, similarity, trash)
     errors.init_app(app)
     for module in (archives, members, admin, batches, items, similarity, review, exports, lookup, audit_log, trash,
-                   plain):
+                   plain, matches):
         app.register_blueprint(module.bp)
     app.add_url_rule("/favicon.ico", "favicon", _favicon)
     app.add_template_global(view_state)
