@@ -18,29 +18,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from zeuge_lite import analysis, queries  # noqa: E402
+from bench_speed import MAX_PIXELS, MODEL, fresh_instance  # noqa: E402
+from zeuge_lite import analysis  # noqa: E402
 from zeuge_lite import queries_similarity as qs  # noqa: E402
-from zeuge_lite.db import connect, migrate, transaction  # noqa: E402
-from zeuge_lite.ingest import IngestLimits, ingest_upload  # noqa: E402
+from zeuge_lite.db import connect  # noqa: E402
+from zeuge_lite.ingest import ingest_upload  # noqa: E402
 from zeuge_lite.similarity.grouping import Thresholds  # noqa: E402
 from zeuge_lite.similarity.scan import scan_folder  # noqa: E402
 from zeuge_lite.storage import Storage  # noqa: E402
 
 DEFAULT_DEV = Path(__file__).resolve().parents[2] / "shared" / "photos" / "dev" / "images"
-MODEL = "efficientnet-lite0"
-MAX_PIXELS = 300_000_000
 
 
 def prepare_app(images, workdir):
     """Upload every image into a fresh database and storage (the app's ingest); return the batch id."""
-    conn = connect(workdir / "app.sqlite3")
-    migrate(conn)
-    storage = Storage(workdir / "storage")
-    limits = IngestLimits(10**9, MAX_PIXELS, 320, 1600)
-    with transaction(conn):
-        archive = queries.create_archive(conn, "Bench", "pro")
-        batch = queries.create_batch(conn, archive, "Bench")
+    conn, storage, limits, batch = fresh_instance(workdir)
     added = 0
     for path in sorted(images.iterdir()):
         result = ingest_upload(conn, storage, limits, batch, None, path.name, path.read_bytes())

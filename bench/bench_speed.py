@@ -149,16 +149,20 @@ def make_12mp_scans(sources, count, folder):
     return paths
 
 
-def app_runs(paths):
-    """500 items cold, then +10 items to 1,000, through the app's run code (huey task body, no queue)."""
-    workdir = Path(tempfile.mkdtemp())
+def fresh_instance(workdir):
+    """(connection, storage, upload limits, batch id): a migrated database with one Pro archive and one batch."""
     conn = connect(workdir / "app.sqlite3")
     migrate(conn)
-    storage = Storage(workdir / "storage")
-    limits = IngestLimits(10**9, MAX_PIXELS, 320, 1600)
     with transaction(conn):
         archive = queries.create_archive(conn, "Bench", "pro")
         batch = queries.create_batch(conn, archive, "Bench")
+    return conn, Storage(workdir / "storage"), IngestLimits(10**9, MAX_PIXELS, 320, 1600), batch
+
+
+def app_runs(paths):
+    """500 items cold, then +10 items to 1,000, through the app's run code (huey task body, no queue)."""
+    workdir = Path(tempfile.mkdtemp())
+    conn, storage, limits, batch = fresh_instance(workdir)
     settings = analysis.AnalysisSettings(MODEL, str(workdir / "models"), MAX_PIXELS)
 
     def add(files, tag):

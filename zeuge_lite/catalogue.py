@@ -69,7 +69,8 @@ def restore_positions(conn, batch_id, positions):
     current = queries.item_ids_in_order(conn, batch_id)
     present = set(current)
     back = sorted((pos, item_id) for item_id, pos in positions if item_id in present)
-    order = [i for i in current if i not in {item_id for _pos, item_id in back}]
+    going_back = {item_id for _pos, item_id in back}
+    order = [i for i in current if i not in going_back]
     for pos, item_id in back:
         order.insert(min(pos - 1, len(order)), item_id)
     queries.set_order(conn, batch_id, order)

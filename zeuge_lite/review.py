@@ -98,12 +98,14 @@ def together_order(order, members):
     """The batch order with members moved next to each other after the first of them.
 
     Members keep their capture-time order when every one has a date taken, else their current order."""
+    index = {item_id: n for n, item_id in enumerate(order)}
     ids = [m["id"] for m in members]
     if all(m["taken_at"] for m in members):
-        ids = [m["id"] for m in sorted(members, key=lambda m: (m["taken_at"], order.index(m["id"])))]
-    first = min(order.index(i) for i in ids)
-    rest = [i for i in order if i not in set(ids)]
-    anchor = len([i for i in order[:first] if i not in set(ids)])
+        ids = [m["id"] for m in sorted(members, key=lambda m: (m["taken_at"], index[m["id"]]))]
+    grouped = set(ids)
+    first = min(index[i] for i in ids)
+    rest = [i for i in order if i not in grouped]
+    anchor = len([i for i in order[:first] if i not in grouped])
     return rest[:anchor] + ids + rest[anchor:]
 
 
@@ -113,7 +115,7 @@ def place_together(conn, batch, members, user_id):
         order = queries.item_ids_in_order(conn, batch["id"])
         new_order = together_order(order, members)
         queries.set_order(conn, batch["id"], new_order)
-        moved = [i for i in new_order if order.index(i) != new_order.index(i)]
+        moved = [i for i, was in zip(new_order, order) if i != was]  # out of their old place
         _log(conn, batch, user_id, "place together", f"placed {_names(members)} next to each other", members,
              catalogue.order_undo(batch, order, moved))
     positions = [new_order.index(m["id"]) + 1 for m in members]
