@@ -68,13 +68,12 @@ def _records(*members):
 
 
 @bp.app_template_global()
-def matched_pairs(batch, members):
-    """The verified pairs among an expanded card's members, for the "why" pictures (at most MOST_PAIRS)."""
+def matched_pairs(batch, members, summary):
+    """The verified pairs among an expanded card's members, for the "why" pictures (at most MOST_PAIRS), from the
+    pairs the card's summary already read (pair ends are item ids)."""
     names = {m["id"]: m["filename"] for m in members}
-    rows = qs.pairs_among(get_db(), current_app.config["MODEL"], list(names))
-    found = [row for row in rows if row["verified"]][:MOST_PAIRS]
-    return [{"a_name": names[row["a_item"]], "b_name": names[row["b_item"]], "inliers": row["inliers"],
-             "coverage": row["coverage"], "text": bool(row["text_pair"]),
-             "url": url_for("matches.picture", batch_id=batch["id"],
-                            key=review.group_key((row["a_item"], row["b_item"])))}
-            for row in found]
+    found = [pair for pair in (summary.pairs if summary else []) if pair.verified][:MOST_PAIRS]
+    return [{"a_name": names[pair.a], "b_name": names[pair.b], "inliers": pair.inliers, "coverage": pair.coverage,
+             "text": pair.text, "url": url_for("matches.picture", batch_id=batch["id"],
+                                               key=review.group_key((pair.a, pair.b)))}
+            for pair in found if pair.a in names and pair.b in names]
