@@ -251,7 +251,9 @@
       e.preventDefault();
       if (input.files.length) { uploadAll(form, Array.from(input.files)); input.value = ""; }
     });
-    input.addEventListener("change", function () { if (input.files.length) { uploadAll(form, Array.from(input.files)); input.value = ""; } });
+    function uploadChosen() { if (input.files.length) { uploadAll(form, Array.from(input.files)); input.value = ""; } }
+    input.addEventListener("change", uploadChosen);
+    uploadChosen();  // files chosen while the page was still loading, before this listener existed
     ["dragenter", "dragover"].forEach(function (t) { zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); }); });
     ["dragleave", "drop"].forEach(function (t) { zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.remove("over"); }); });
     zone.addEventListener("drop", function (e) { if (e.dataTransfer.files.length) { uploadAll(form, Array.from(e.dataTransfer.files)); } });

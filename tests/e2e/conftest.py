@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -159,6 +160,12 @@ def watch_csp(page):
     page.on("console", lambda message: violations.append(message.text)
             if "CSP violation" in message.text or "Content Security Policy" in message.text else None)
     return violations
+
+
+def choose_files(page, files):
+    """Choose files in the upload tab's picker once its script has taken the drop zone over."""
+    expect(page.locator("#dropzone.enhanced")).to_be_visible()
+    page.set_input_files("#file-input", files=files)
 
 
 def screenshot(page, name):

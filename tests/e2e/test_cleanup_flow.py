@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import screenshot, watch_csp
+from tests.e2e.conftest import choose_files, screenshot, watch_csp
 from tests.e2e.test_review_flow import _card, _outside_copy, _run_and_wait, _tiles
 from tests.e2e.test_similarity_flow import _open_similarity_tab
 from zeuge_lite.demo import PHOTOS_DIR
@@ -126,7 +126,7 @@ def test_cleanup_flow(demo_with_worker, page):
     page.get_by_role("link", name="Demo Archive (Pro)").click()
     page.get_by_label("New batch").fill("Street series")
     page.get_by_role("button", name="Create batch").click()
-    page.set_input_files("#file-input", files=_overlapping_shots())
+    choose_files(page, _overlapping_shots())
     expect(page.locator("#upload-done")).to_be_visible()
     page.click("text=3. Similarity")
     page.click("#run-analysis")

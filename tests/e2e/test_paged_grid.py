@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import image_bytes
-from tests.e2e.conftest import drag, serve, server_env, stop_process, watch_csp
+from tests.e2e.conftest import choose_files, drag, serve, server_env, stop_process, watch_csp
 
 pytestmark = pytest.mark.e2e
 NAMES = [f"p{n}.png" for n in range(1, 6)]
@@ -38,7 +38,7 @@ def _register_and_upload(page, url):
     files = [{"name": name, "mimeType": "image/png",
               "buffer": image_bytes("PNG", size=(90, 60), color=(40 * n, 255 - 40 * n, 90))}
              for n, name in enumerate(NAMES)]
-    page.set_input_files("#file-input", files)
+    choose_files(page, files)
     expect(page.locator("#upload-list li.result-added")).to_have_count(len(NAMES), timeout=30_000)
     page.click("text=See the items")
 

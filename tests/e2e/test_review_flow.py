@@ -5,10 +5,7 @@ prompt; and no Content-Security-Policy violation anywhere on the way."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import (
-    screenshot,
-    watch_csp,
-)
+from tests.e2e.conftest import choose_files, screenshot, watch_csp
 from tests.e2e.test_similarity_flow import _open_similarity_tab
 
 pytestmark = pytest.mark.e2e
@@ -152,8 +149,7 @@ def test_review_flow(demo_with_worker, page):
     screenshot(page, "27-find-a-photo")
 
     page.click("text=1. Upload")
-    page.set_input_files("#file-input", files=[{"name": "box2-parrots.jpg", "mimeType": "image/jpeg",
-                                                "buffer": _outside_copy("JPEG")}])
+    choose_files(page, [{"name": "box2-parrots.jpg", "mimeType": "image/jpeg", "buffer": _outside_copy("JPEG")}])
     expect(page.locator("#precheck")).to_contain_text("1 of 1 new photo may already be in the archive",
                                                       timeout=60_000)
     expect(page.locator("#precheck")).to_contain_text("kodak-kodim23.png")
