@@ -5,6 +5,7 @@ import json
 import zipfile
 
 from tests.conftest import image_bytes
+from zeuge_lite import queries
 
 
 def test_zip_holds_originals_in_order_and_a_manifest(world, client):
@@ -48,3 +49,14 @@ def test_an_empty_batch_exports_a_valid_zip_with_empty_manifests(world, client):
     assert bundle.namelist() == ["manifest.csv", "manifest.json"]
     assert bundle.read("manifest.csv").decode().strip() == "position,file"
     assert json.loads(bundle.read("manifest.json")) == {"batch": "Box 1", "items": []}
+
+
+def test_a_missing_original_refuses_the_zip_with_a_message_before_any_byte(world, client, app, conn):
+    from zeuge_lite.storage import Storage
+    _archive, batch = world.own_batch("missing@x.org")
+    world.upload(batch, ("here.png", image_bytes("PNG")), ("gone.jpg", image_bytes("JPEG")))
+    item = next(i for i in queries.items_of_batch(conn, batch) if i["filename"] == "gone.jpg")
+    Storage(app.config["STORAGE_DIR"]).original_path(item["sha256"], item["ext"]).unlink()
+    response = client.get(f"/batches/{batch}/export.zip")
+    assert response.status_code == 409 and response.mimetype == "text/html"
+    assert "1 original of this batch cannot be read (first: “gone.jpg”)" in response.data.decode()

@@ -55,6 +55,12 @@ def stream_batch_zip(batch, items, storage):
 CHUNK_BYTES = 1 << 20
 
 
+def missing_originals(items, storage):
+    """File names of the items whose stored original is gone: checked before a ZIP starts, since a stream that
+    fails half-way leaves a broken file behind."""
+    return [item["filename"] for item in items if not storage.original_path(item["sha256"], item["ext"]).exists()]
+
+
 class _Chunks(io.RawIOBase):
     """A write-only, unseekable file that hands out what was written to it (zipfile then writes data
     descriptors instead of seeking back)."""

@@ -1,7 +1,7 @@
 """A batch's stepper tabs (Upload, Items, Metadata, Export), uploads, ordering, rename and delete."""
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
 
@@ -16,7 +16,7 @@ from zeuge_lite.filenames import clean_filename
 from zeuge_lite.metadata import embedded
 from zeuge_lite.ingest import (DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, is_sidecar,
                                limits_from_config)
-from zeuge_lite.views import storage
+from zeuge_lite.views import plural, storage
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 STEPS = (("upload", "Upload"), ("items", "Items"), ("similarity", "Similarity"), ("metadata", "Metadata"),
@@ -251,6 +251,10 @@ def export_zip(batch_id):
     """Download the originals in batch order with a CSV and JSON manifest."""
     batch = batch_or_404(batch_id)
     conn, files = get_db(), storage()
+    missing = exporting.missing_originals(queries.iter_items_of_batch(conn, batch_id), files)
+    if missing:
+        abort(409, f"{plural(len(missing), 'original')} of this batch cannot be read (first: “{missing[0]}”), so "
+                   "no ZIP was made. The server's administrator can run `flask zeuge check`.")
     chunks = exporting.stream_batch_zip(batch, lambda: queries.iter_items_of_batch(conn, batch_id), files)
     response = Response(stream_with_context(chunks), mimetype="application/zip")
     response.headers["Content-Disposition"] = security.attachment(exporting.zip_name(batch))
