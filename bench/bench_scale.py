@@ -3,6 +3,7 @@ database bytes per item. Figures, not tests.
 
     .venv/bin/python bench/bench_scale.py                  # 10,000 and 100,000 items
     .venv/bin/python bench/bench_scale.py 10000 --keep DIR  # one size; keep the instance in DIR
+    .venv/bin/python bench/bench_scale.py --recall           # reduced views against full ones, real photos
 
 Features are synthetic and go in through the project's own functions (upsert_file, add_item, save_features):
 random unit vectors (1,280-d, as the default model) and random pHashes, with planted clusters of three
@@ -173,7 +174,49 @@ def run_size(n, keep=None):
         shutil.rmtree(workdir)
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos"
+
+
+def real_features(folders):
+    """(shas, hashes, views) of every readable image in the folders, from the shipped model (evaluation only)."""
+    from zeuge_lite.similarity.parallel import analyse_files
+    files = sorted(p for folder in folders for p in folder.rglob("*") if p.is_file() and p.suffix != ".json")
+    shas, hashes, views = [], [], []
+    for _path, sha, features, error in analyse_files(files, MODEL, 300_000_000):
+        if not error:
+            shas.append(sha)
+            hashes.append(features.hashes)
+            views.append(features.vectors)
+    return shas, np.stack(hashes), np.stack(views)
+
+
+def approximate_recall(folders=(SHARED / "dev" / "images", SHARED / "docs-dev" / "images")):
+    """Pairs of the reduced-view path against the full comparison on real embeddings: recall by cosine band,
+    the largest error of an item's nearest score, and whether the unverified groups are the same."""
+    from zeuge_lite.similarity import neighbours
+    from zeuge_lite.similarity.grouping import Thresholds, group_items
+    shas, hashes, views = real_features(folders)
+    exact_pairs, exact_nearest, _ = neighbours.candidate_pairs(shas, hashes, views)
+    neighbours.APPROXIMATE_FROM = 0
+    started = time.perf_counter()
+    pairs, nearest, _ = neighbours.candidate_pairs(shas, hashes, views)
+    seconds = time.perf_counter() - started
+    found = {(p.a, p.b) for p in pairs}
+    print(f"== reduced views ({neighbours.REDUCED_DIM}-d) against full ones: {len(shas)} real photos and pages, "
+          f"{len(exact_pairs):,} candidate pairs, {seconds:.1f} s")
+    for low, high in ((0.55, 0.60), (0.60, 0.74), (0.74, 1.01)):
+        band = [(p.a, p.b) for p in exact_pairs if low <= p.cosine < high]
+        share = sum(pair in found for pair in band) / max(len(band), 1)
+        print(f"  cosine {low:.2f}-{min(high, 1):.2f}: {share:.4f} of {len(band):,} pairs found")
+    print(f"  nearest score, largest error: {np.abs(nearest - exact_nearest).max():.4f}")
+    same = [g.members for g in group_items(pairs, Thresholds())] == \
+        [g.members for g in group_items(exact_pairs, Thresholds())]
+    print(f"  unverified groups at the default thresholds: {'the same' if same else 'DIFFERENT'}")
+
+
 def main():
+    if "--recall" in sys.argv:
+        return approximate_recall()
     if "--job" in sys.argv:
         path, batch = sys.argv[sys.argv.index("--job") + 1:][:2]
         return job(path, int(batch))

@@ -8,8 +8,8 @@ from onnx import TensorProto, helper
 from PIL import Image, ImageEnhance
 
 from zeuge_lite.demo import PHOTOS_DIR
-from zeuge_lite.similarity.embedding import (MODELS, Embedder, ModelUnavailable, file_sha256, model_path,
-                                             model_spec, preprocess)
+from zeuge_lite.similarity.embedding import (MODELS, PACKAGE_MODELS, Embedder, ModelUnavailable, file_sha256,
+                                             get_embedder, model_path, model_spec, preprocess, runs_int8_exactly)
 from zeuge_lite.similarity.features import extract_features
 from zeuge_lite.similarity.grouping import view_similarity
 
@@ -24,10 +24,32 @@ def _photo(name):
 
 @pytest.mark.parametrize("spec", [LITE0, LITE0_FP32], ids=lambda spec: spec.name)
 def test_shipped_model_files_are_the_recorded_ones(spec):
-    assert file_sha256(model_path(spec)) == spec.sha256
-    assert spec.sha256 in (model_path(spec).parent / "PROVENANCE.md").read_text()
+    assert file_sha256(PACKAGE_MODELS / spec.filename) == spec.sha256
+    assert spec.sha256 in (PACKAGE_MODELS / "PROVENANCE.md").read_text()
 
 
+@pytest.fixture
+def int8_exact(monkeypatch):
+    """Set whether this CPU counts as multiplying int8 exactly (ZEUGE_INT8), for one test."""
+    def choose(exact):
+        monkeypatch.setenv("ZEUGE_INT8", "1" if exact else "0")
+        runs_int8_exactly.cache_clear()
+    yield choose
+    monkeypatch.delenv("ZEUGE_INT8")
+    runs_int8_exactly.cache_clear()
+
+
+def test_without_int8_dot_products_the_default_model_runs_its_fp32_graph(int8_exact):
+    int8_exact(False)
+    assert model_path(LITE0).name == LITE0_FP32.filename
+    fp32 = Embedder(LITE0, verify=True).embed([_photo("kodak-kodim05.png")])
+    assert np.array_equal(fp32, Embedder(LITE0_FP32, verify=True).embed([_photo("kodak-kodim05.png")]))
+    int8_exact(True)
+    assert model_path(LITE0).name == LITE0.filename and Embedder(LITE0, verify=True).spec.name == LITE0.name
+
+
+@pytest.mark.skipif(not runs_int8_exactly(), reason="this CPU has no int8 dot products (VNNI): the app runs the "
+                                                    "fp32 graph here, and onnxruntime's AVX2 int8 kernels saturate")
 def test_int8_model_embeds_like_the_fp32_export_it_was_quantized_from():
     photos = [_photo(name) for name in ("kodak-kodim05.png", "kodak-kodim23.png", "skimage-coffee.png")]
     photos.append(photos[0].crop((40, 30, 700, 500)).rotate(90, expand=True))  # a view calibration never saw
@@ -145,5 +167,18 @@ def test_views_are_stored_without_trailing_repeats_and_read_back_whole():
     a, b, c = np.eye(3, 4, dtype=np.float32)
     for views, rows in (([a, a, a], 1), ([a, b, b], 2), ([a, a, c], 3), ([a, b, c], 3)):
         kept = views_to_store(np.stack(views))
-        assert len(kept) == rows
+        assert len(kept) == rows and kept.dtype == np.float16
         assert np.array_equal(stored_views(kept.tobytes(), 4), np.stack(views))
+        assert stored_views(kept.tobytes(), 4).dtype == np.float32
+
+
+def test_views_stored_as_float32_before_are_read_as_they_were():
+    from zeuge_lite.similarity.embedding import stored_views
+    views = np.random.default_rng(1).normal(size=(2, 6)).astype(np.float32)
+    assert np.array_equal(stored_views(views.tobytes(), 6, view_bytes=4)[:2], views)
+
+
+def test_embeddings_come_at_the_precision_they_are_stored_in():
+    vectors = get_embedder("efficientnet-lite0").embed([Image.new("RGB", (64, 48), (200, 30, 30))])
+    assert np.array_equal(vectors, vectors.astype(np.float16).astype(np.float32))
+    assert abs(np.linalg.norm(vectors) - 1) < 1e-3

@@ -68,14 +68,15 @@ def _as_dict(pairs):
     return {(p.a, p.b): p for p in pairs}
 
 
-def _assert_same(found, expected):
+def _assert_same(found, expected, shas):
     (pairs, nearest, index), (ref_pairs, ref_nearest, ref_index) = found, expected
     assert [(p.a, p.b) for p in pairs] == [(p.a, p.b) for p in ref_pairs]
     for pair, ref in zip(pairs, ref_pairs):
         assert (pair.hash_distance, pair.same_file, pair.turned) == (ref.hash_distance, ref.same_file, ref.turned)
         assert pair.cosine == pytest.approx(ref.cosine, abs=1e-5)
     assert nearest == pytest.approx(ref_nearest, abs=1e-5)
-    assert list(index) == list(ref_index)
+    # Two copies of one file tie as nearest: which one a BLAS kernel puts a last bit higher varies by machine.
+    assert [shas[i] for i in index] == [shas[i] for i in ref_index]
 
 
 @pytest.mark.parametrize("rows", [None, [3, 8, 20, 30, 38]], ids=["whole batch", "new rows"])
@@ -83,7 +84,7 @@ def test_sparse_comparison_finds_the_pairs_of_all_pairs_on_real_embeddings(sampl
     monkeypatch.setattr(neighbours, "TILE", 7)  # many blocks and tiles, as a large batch has
     shas, hashes, views = sample
     found, expected = candidate_pairs(shas, hashes, views, rows), reference_pairs(shas, hashes, views, rows)
-    _assert_same(found, expected)
+    _assert_same(found, expected, shas)
     assert len(expected[0]) > 15 and any(p.same_file for p in expected[0])
     assert any(p.cosine < CANDIDATE_COSINE_FLOOR for p in expected[0])  # a pair only the hash finds
 
@@ -95,7 +96,9 @@ def test_sparse_comparison_gives_the_same_groups(sample):
     assert len(groups) >= 4
 
 
-def test_a_crowded_item_keeps_its_k_most_similar():
+@pytest.mark.parametrize("tile", [2048, 5], ids=["one tile", "tiles read both ways"])
+def test_a_crowded_item_keeps_its_k_most_similar(tile, monkeypatch):
+    monkeypatch.setattr(neighbours, "TILE", tile)
     rng = np.random.default_rng(3)
     base = l2_normalise(rng.normal(size=(1, 32)))
     views = np.repeat(l2_normalise(base + 0.3 * rng.normal(size=(12, 32)) / np.sqrt(32))[:, None], 3, axis=1)
@@ -103,10 +106,9 @@ def test_a_crowded_item_keeps_its_k_most_similar():
     shas = [f"s{i}" for i in range(12)]
     pairs, _nearest, _index = candidate_pairs(shas, hashes, views.astype(np.float32), k=3)
     sims = view_similarity(views, views)
-    for row in range(12):
-        kept = {p.b if p.a == row else p.a for p in pairs if row in (p.a, p.b)}
-        best = set(np.argsort(-np.where(np.eye(12, dtype=bool)[row], -1, sims[row]))[:3])
-        assert best <= kept  # its own three best, and those that chose it
+    best = {row: set(np.argsort(-np.where(np.eye(12, dtype=bool)[row], -1, sims[row]))[:3]) for row in range(12)}
+    # Each item's own three best, and those that chose it: nothing more, nothing less.
+    assert {(p.a, p.b) for p in pairs} == {(min(a, b), max(a, b)) for a in range(12) for b in best[a]}
 
 
 @pytest.mark.parametrize("radius, chunks", neighbours.HASH_SEARCHES)
@@ -132,3 +134,57 @@ def test_an_item_alone_has_no_pairs_and_no_nearest_item(sample):
     shas, hashes, views = sample
     pairs, nearest, index = candidate_pairs(shas[:1], hashes[:1], views[:1])
     assert (pairs, list(nearest), list(index)) == ([], [0.0], [-1])
+
+
+def _approximate(monkeypatch, dim):
+    """Every batch through the reduced views, `dim` of them."""
+    monkeypatch.setattr(neighbours, "APPROXIMATE_FROM", 0)
+    monkeypatch.setattr(neighbours, "REDUCED_DIM", dim)
+
+
+@pytest.mark.parametrize("rows", [None, [3, 8, 20, 30, 38]], ids=["whole batch", "new rows"])
+def test_reduced_views_find_the_pairs_that_group_and_score_them_on_the_full_ones(sample, rows, monkeypatch):
+    _approximate(monkeypatch, 12)  # 12 of 1,280 dimensions: the reduced scores are far off, the ranks are not
+    monkeypatch.setattr(neighbours, "TILE", 7)
+    shas, hashes, views = sample
+    pairs, nearest, _index = candidate_pairs(shas, hashes, views, rows)
+    ref_pairs, ref_nearest, _ref_index = reference_pairs(shas, hashes, views, rows)
+    found, expected = _as_dict(pairs), _as_dict(ref_pairs)
+    assert {key for key, p in expected.items() if p.cosine >= 0.60} <= set(found)
+    assert set(found) <= set(expected)
+    for key, pair in found.items():  # scored on the full views (as float16), not the reduced ones
+        assert pair.cosine == pytest.approx(expected[key].cosine, abs=2e-3)
+    # An item with a candidate has its nearest score exactly; one alone has that of the item the reduced views
+    # ranked first: a lower bound (96 dimensions on the dev sets: 0.0001 off at most, bench/README.md).
+    paired = ref_nearest >= CANDIDATE_COSINE_FLOOR
+    assert nearest[paired] == pytest.approx(ref_nearest[paired], abs=2e-3)
+    assert np.all(nearest <= ref_nearest + 2e-3) and paired.sum() >= len(paired) // 2
+    assert [g.members for g in group_items(pairs)] == [g.members for g in group_items(ref_pairs)]
+
+
+def _structured_views(rng, count, dim=1280, strong=48):
+    """Unit views whose energy sits mostly in a few directions, as real embeddings' does (78 % in 96 of 1,280
+    on the dev sets), with planted copies of every 10th item at cosine 0.60-0.97 right after it."""
+    basis = l2_normalise(rng.normal(size=(strong, dim)))
+    views = l2_normalise(rng.normal(size=(count, strong)) @ basis + 0.5 * rng.normal(size=(count, dim)) / np.sqrt(dim))
+    planted = []
+    for original in range(0, count - 1, 10):
+        target = rng.uniform(0.60, 0.97)
+        noise = rng.normal(size=dim)
+        noise -= (noise @ views[original]) * views[original]
+        noise /= np.linalg.norm(noise)
+        views[original + 1] = target * views[original] + np.sqrt(1 - target**2) * noise
+        planted.append((original, original + 1, target))
+    return np.repeat(views[:, None].astype(np.float32), 3, axis=1), planted
+
+
+def test_a_large_batch_finds_its_planted_copies_through_the_reduced_views():
+    rng = np.random.default_rng(11)
+    count = neighbours.APPROXIMATE_FROM + 1_000
+    views, planted = _structured_views(rng, count)
+    hashes = rng.integers(0, 2**63, size=(count, 8), dtype=np.int64).astype(np.uint64)
+    shas = [f"s{i}" for i in range(count)]
+    assert neighbours.approximate(count)
+    found = _as_dict(candidate_pairs(shas, hashes, views)[0])
+    for a, b, cosine in planted:
+        assert (a, b) in found and found[a, b].cosine == pytest.approx(cosine, abs=2e-3)

@@ -182,7 +182,7 @@ def load_batch_features(conn, batch_id, model):
             ids.append(row["id"])
             shas.append(row["sha256"])
             hints.append(row["page_hint"] is None or bool(row["page_hint"]))  # unknown (older features): a page
-            yield index, stored_views(row["views"], dim)
+            yield index, stored_views(row["views"], dim, row["view_bytes"])
     views = gather_views(n, dim, views_of_rows())
     count = len(ids)
     return ids, shas, hashes[:count], views._replace(upright=views.upright[:count],
@@ -353,17 +353,17 @@ def _exact_scores(conn, spec, query, feature_ids):
     if not feature_ids:
         return {}
     rows = qs.views_of_features(conn, feature_ids)
-    views = np.stack([stored_views(r["views"], spec.dim) for r in rows])
+    views = np.stack([stored_views(r["views"], spec.dim, r["view_bytes"]) for r in rows])
     scores = view_similarity(views, query[None, :, :])[:, 0]
     return {row["id"]: float(score) for row, score in zip(rows, scores)}
 
 
 def similar_to_item(conn, model, item_id, k=10, batch_id=None, archive_id=None):
     """Items most similar to a stored item (empty if it was not analysed yet)."""
-    blob = qs.item_views(conn, item_id, model)
-    if blob is None:
+    stored = qs.item_views(conn, item_id, model)
+    if stored is None:
         return []
-    views = stored_views(blob, model_spec(model).dim)
+    views = stored_views(stored["views"], model_spec(model).dim, stored["view_bytes"])
     return similar_items(conn, model, views, k, batch_id, archive_id, exclude_item=item_id)
 
 

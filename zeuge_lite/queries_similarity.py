@@ -4,7 +4,8 @@ import json
 import numpy as np
 
 from zeuge_lite.queries import ITEM_COLUMNS, ITEM_JOINS
-from zeuge_lite.similarity.embedding import COARSE_BITS, coarse_codes, stored_views, views_to_store
+from zeuge_lite.similarity.embedding import (COARSE_BITS, STORED_VIEW_BYTES, coarse_codes, stored_views,
+                                             views_to_store)
 
 ACTIVE = ("queued", "running")
 _RUN_COLUMNS = ("status", "stage", "done", "total", "computed", "failed_items", "error")
@@ -52,10 +53,11 @@ def _create_vec_table(conn, spec):
 
 def _index_stored_views(conn, spec, chunk=2000):
     """Insert the coarse codes of every stored view of this model, computed in chunks of contents."""
-    cursor = conn.execute("SELECT id, views FROM features WHERE model = ? AND views IS NOT NULL", (spec.name,))
+    cursor = conn.execute("SELECT id, views, view_bytes FROM features WHERE model = ? AND views IS NOT NULL",
+                          (spec.name,))
     while rows := cursor.fetchmany(chunk):
         views = [(row[0], view, vector) for row in rows for view, vector in
-                 _distinct_views(stored_views(row[1], spec.dim))]
+                 _distinct_views(stored_views(row[1], spec.dim, row[2]))]
         codes = coarse_codes(np.stack([vector for _id, _view, vector in views]))
         conn.executemany(_INSERT_CODE.format(table=spec.vec_table),
                          [(feature_id * VIEW_ROWS + view, int(view > 0), code.tobytes())
@@ -76,10 +78,10 @@ def shas_missing_features(conn, batch_id, model):
 def save_features(conn, spec, sha256, features):
     """Store hashes and views of one content, and each distinct view's coarse code in the vec0 table."""
     cur = conn.execute(
-        "INSERT INTO features (sha256, model, hashes, views, page_hint) VALUES (?, ?, ?, ?, ?) "
+        "INSERT INTO features (sha256, model, hashes, views, view_bytes, page_hint) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (sha256, model) DO NOTHING",
         (sha256, spec.name, features.hashes.astype(np.uint64).tobytes(),
-         views_to_store(features.vectors).tobytes(), int(features.page_hint)))
+         views_to_store(features.vectors).tobytes(), STORED_VIEW_BYTES, int(features.page_hint)))
     if cur.rowcount:
         views = _distinct_views(features.vectors)
         codes = coarse_codes(np.stack([vector for _view, vector in views]))
@@ -118,9 +120,9 @@ _BATCH_FEATURES = ("FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.mo
 
 
 def batch_feature_rows(conn, batch_id, model):
-    """(item id, sha256, hashes blob, views blob, page hint) of a batch's analysed items, in batch order, as a
-    cursor (a large batch's views are read row by row)."""
-    return conn.execute(f"SELECT i.id, i.sha256, x.hashes, x.views, x.page_hint {_BATCH_FEATURES} "
+    """(item id, sha256, hashes blob, views blob, view bytes, page hint) of a batch's analysed items, in batch
+    order, as a cursor (a large batch's views are read row by row)."""
+    return conn.execute(f"SELECT i.id, i.sha256, x.hashes, x.views, x.view_bytes, x.page_hint {_BATCH_FEATURES} "
                         "ORDER BY i.position, i.id", (model, batch_id))
 
 
@@ -149,9 +151,9 @@ def coarse_neighbours(conn, spec, code, k, canonical):
 
 
 def views_of_features(conn, feature_ids):
-    """(features id, views blob) for these feature rows."""
+    """(features id, views blob, view bytes) for these feature rows."""
     marks = ",".join("?" * len(feature_ids))
-    return conn.execute(f"SELECT id, views FROM features WHERE id IN ({marks}) AND views IS NOT NULL",
+    return conn.execute(f"SELECT id, views, view_bytes FROM features WHERE id IN ({marks}) AND views IS NOT NULL",
                         list(feature_ids)).fetchall()
 
 
@@ -451,10 +453,9 @@ def items_for_features(conn, feature_ids, model, batch_id=None, archive_id=None)
 
 
 def item_views(conn, item_id, model):
-    """The stored views blob of an item's content, or None if it was not analysed."""
-    row = conn.execute("SELECT x.views FROM items i JOIN features x ON x.sha256 = i.sha256 AND x.model = ? "
-                       "WHERE i.id = ? AND x.error IS NULL", (model, item_id)).fetchone()
-    return row[0] if row else None
+    """(views blob, view bytes) of an item's content, or None if it was not analysed."""
+    return conn.execute("SELECT x.views, x.view_bytes FROM items i JOIN features x ON x.sha256 = i.sha256 "
+                        "AND x.model = ? WHERE i.id = ? AND x.error IS NULL", (model, item_id)).fetchone()
 
 
 def archive_has_analysed_items(conn, archive_id, model):

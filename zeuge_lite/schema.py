@@ -347,5 +347,10 @@ CREATE INDEX invitations_archive ON invitations(archive_id);
 CREATE INDEX invitations_email ON invitations(email)
 """
 
+# Views are stored as float16 (2 bytes a value) from here; the rows stored before keep their float32 (4).
+HALF_VIEWS = """
+ALTER TABLE features ADD COLUMN view_bytes INTEGER NOT NULL DEFAULT 4
+"""
+
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
-              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN, ADMINS]
+              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN, ADMINS, HALF_VIEWS]

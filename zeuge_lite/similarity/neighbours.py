@@ -1,5 +1,9 @@
 """Candidate pairs of a batch as a sparse neighbour graph: each item's top-k by embedding (blocked matrix
-products, never an n x n matrix) and its near pHashes (a multi-index search, never all pairs)."""
+products, never an n x n matrix) and its near pHashes (a multi-index search, never all pairs).
+
+From APPROXIMATE_FROM items the products run on the views reduced to REDUCED_DIM dimensions (a principal
+subspace of the batch's own views), which propose candidates, and only candidates are scored on the full
+views: the products cost REDUCED_DIM / dim as much (100,000 items: 1.7e12 multiply-adds instead of 2.3e13)."""
 from itertools import combinations
 from typing import NamedTuple
 
@@ -7,7 +11,7 @@ import numpy as np
 
 from zeuge_lite.similarity.grouping import CANDIDATE_COSINE_FLOOR, CANDIDATE_HASH_FLOOR, Pair
 
-TILE = 4096  # items per side of a tile of similarities: TILE x TILE float32 is 64 MB
+TILE = 2048  # items per side of a tile of similarities: TILE x TILE float32 is 16 MB
 # Neighbours kept per item above the candidate floor. docs-dev (pages look alike to the model) has items with
 # 142 of 179 others above it; photos/dev at most 92. More than this many candidates per item only feed the
 # verification stage more pairs that the embedding cannot rank.
@@ -21,6 +25,20 @@ TOP_K = 256
 # groups are the same).
 HASH_SEARCHES = ((CANDIDATE_HASH_FLOOR, (16, 16, 16, 16)), (8, (22, 21, 21)))
 FULL_HASH_SEARCH_UP_TO = 5_000
+APPROXIMATE_FROM = 5_000  # items in a batch; below it every pair is scored on the full views
+REDUCED_DIM = 96
+# Candidates from the reduced views: REDUCED_K per item above REDUCED_FLOOR. On photos/dev + docs-dev (real
+# embeddings) every pair at cosine >= 0.55 of the full views scores >= 0.47 on the reduced ones
+# (bench/README.md, "Scale"); random directions (bench_scale's synthetic items) lose more, 0.1 at most for the
+# planted copies.
+REDUCED_FLOOR = 0.50
+REDUCED_K = TOP_K
+PCA_SAMPLE = 16_384  # views the subspace is fitted on
+
+
+def approximate(n):
+    """Whether a batch of n items is compared through reduced views (see the module's docstring)."""
+    return n >= APPROXIMATE_FROM
 
 
 def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
@@ -28,16 +46,22 @@ def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     score and nearest item index (-1 when alone); views are n x views x dim or ViewMatrices; progress(done,
     total) is called after each tile with the rows whose comparison is complete.
 
-    The same pairs as comparing every row with every item, as long as no row has more than k other items
-    above the cosine floor (then its k most similar are kept)."""
+    Below APPROXIMATE_FROM items, the same pairs as comparing every row with every item as long as no row has
+    more than k other items above the cosine floor (then its k most similar are kept); from there, those that
+    the reduced views propose (see the module's docstring)."""
     n = len(shas)
     rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     codes = _content_codes(shas)
-    matrices = views if isinstance(views, ViewMatrices) else view_matrices(views)
+    dtype = np.float16 if approximate(n) else np.float32
+    matrices = views if isinstance(views, ViewMatrices) else view_matrices(views, dtype)
     same = _same_content(codes)
     progress = progress or (lambda _done, _total: None)
     compare = _all_with_all if len(rows) == n else _rows_with_all
-    found, best, best_index = compare(rows, matrices, same, k, progress)
+    if approximate(n):
+        found, best, best_index = _reduced_comparison(compare, rows, matrices, same, progress)
+        found, best, best_index = _rescored(found, rows, best_index, matrices, codes, k)
+    else:
+        found, best, best_index = compare(rows, matrices, same, k, progress, CANDIDATE_COSINE_FLOOR)
     nearest, nearest_index = (np.clip(best, 0.0, 1.0), best_index) if n > 1 else \
         (np.zeros(len(rows)), np.full(len(rows), -1))
     found += [_unscored(same[np.isin(same[:, 0], rows)]),
@@ -45,7 +69,95 @@ def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     return _as_pairs(np.concatenate(found), rows, n, codes, hashes, matrices), nearest, nearest_index
 
 
-def _rows_with_all(rows, matrices, same, k, progress):
+def _rescored(found, rows, best_index, matrices, codes, k):
+    """The reduced views' candidates scored on the full views, kept above the cosine floor, at most k per row;
+    and each row's nearest score and item on the full views, among its candidates and the item the reduced
+    views ranked first."""
+    candidates = _scored(np.concatenate(found), matrices, codes)
+    kept = _keep_top(candidates[candidates[:, 2] >= CANDIDATE_COSINE_FLOOR], k)
+    firsts = np.column_stack([rows, best_index, np.zeros(len(rows))])[best_index >= 0].astype(np.float64)
+    top = _keep_top(np.concatenate([candidates, _scored(firsts, matrices, codes)]), 1)
+    best, index = np.full(len(rows), -np.inf), np.full(len(rows), -1)
+    where = np.searchsorted(rows, top[:, 0].astype(np.int64))
+    best[where], index[where] = top[:, 2], top[:, 1].astype(np.int64)
+    return [kept], best, index
+
+
+def _scored(triples, matrices, codes):
+    """(row, column, score) with the score of the full views (identical files 1.0), each unordered pair
+    scored once."""
+    a, b = triples[:, 0].astype(np.int64), triples[:, 1].astype(np.int64)
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    _keys, first, inverse = np.unique(low * (int(high.max(initial=0)) + 1) + high, return_index=True,
+                                      return_inverse=True)
+    score = _pair_similarity(matrices, a[first], b[first]).astype(np.float64)[inverse.reshape(-1)]
+    score[codes[a] == codes[b]] = 1.0
+    return np.column_stack([triples[:, :2], score])
+
+
+def _reduced_comparison(compare, rows, matrices, same, progress):
+    """compare() on the reduced views, items with a second canonical view first (so that a tile reads their
+    products as one slice, not scattered columns), its results in the items' own order."""
+    reduced, order = reduced_matrices(matrices)
+    position = np.empty(len(order), np.int64)
+    position[order] = np.arange(len(order))
+    moved = np.sort(position[rows])
+    found, best, best_index = compare(moved, reduced, position[same].reshape(-1, 2), REDUCED_K, progress,
+                                      REDUCED_FLOOR)
+    for triples in found:
+        triples[:, :2] = order[triples[:, :2].astype(np.int64)]
+    where = np.searchsorted(moved, position[rows])
+    best, best_index = best[where], best_index[where]
+    return found, best, np.where(best_index >= 0, order[np.maximum(best_index, 0)], -1)
+
+
+def reduced_matrices(matrices, dim=REDUCED_DIM, sample=PCA_SAMPLE):
+    """(ViewMatrices, order): the views projected on the batch's top `dim` principal directions (uncentred:
+    cosines, not covariances, are to be kept), scaled to length 1, as float32, with the items that have a
+    second canonical view first; order[i] is the item at row i."""
+    upright, canonical, second_views, second = matrices
+    order = np.r_[second, np.setdiff1d(np.arange(len(upright)), second)].astype(np.int64)
+    first = np.arange(len(second))
+    if upright.shape[1] <= dim:
+        return ViewMatrices(*(np.asarray(m, np.float32) for m in (upright[order], canonical[order], second_views)),
+                            first), order
+    basis = principal_directions(np.concatenate([_sample(upright, sample // 2), _sample(canonical, sample // 2)]),
+                                 dim)
+    return ViewMatrices(_project(upright, basis, order), _project(canonical, basis, order),
+                        _project(second_views, basis), first), order
+
+
+def principal_directions(rows, dim, iterations=4):
+    """A float32 basis (columns) of the `dim` leading eigenvectors of rows' second-moment matrix, by subspace
+    iteration (a full eigendecomposition of 1,280 x 1,280 takes 1.2 s here; this 0.05 s)."""
+    rows = np.asarray(rows, np.float32)
+    gram = (rows.T @ rows).astype(np.float64)
+    start = np.random.default_rng(20261202).standard_normal((gram.shape[0], min(gram.shape[0], dim + 16)))
+    basis = np.linalg.qr(gram @ start)[0]
+    for _ in range(iterations):
+        basis = np.linalg.qr(gram @ basis)[0]
+    _values, vectors = np.linalg.eigh(basis.T @ gram @ basis)
+    return np.ascontiguousarray((basis @ vectors[:, ::-1])[:, :dim], dtype=np.float32)
+
+
+def _sample(matrix, count):
+    """At most count rows of matrix, evenly spread (the same rows on every run)."""
+    step = max(1, len(matrix) // max(count, 1))
+    return np.asarray(matrix[::step][:count], np.float32)
+
+
+def _project(matrix, basis, order=None, chunk=8192):
+    """Rows of matrix (in `order`, if given) on the basis, each scaled to length 1 (a zero row stays zero)."""
+    order = np.arange(len(matrix)) if order is None else order
+    out = np.empty((len(order), basis.shape[1]), np.float32)
+    for start in range(0, len(order), chunk):
+        out[start:start + chunk] = np.asarray(matrix[order[start:start + chunk]], np.float32) @ basis
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def _rows_with_all(rows, matrices, same, k, progress, floor):
     """(triples, best score, best index) of some rows (a re-run's new items) against every item."""
     n, found = len(matrices.upright), []
     best, best_index = np.full(len(rows), -np.inf), np.full(len(rows), -1)
@@ -54,18 +166,18 @@ def _rows_with_all(rows, matrices, same, k, progress):
         for start in range(0, n, TILE):
             sims = _tile(matrices, block, same, start, min(n, start + TILE))
             _best_of_tile(sims, best[begin:begin + TILE], best_index[begin:begin + TILE], start)
-            kept.append(_top_of_tile(sims, block, start, k))
+            kept.append(_top_of_tile(sims, block, start, k, floor))
             progress(begin, len(rows))
         found.append(_keep_top(np.concatenate(kept), k))
     progress(len(rows), len(rows))
     return found, best, best_index
 
 
-def _all_with_all(rows, matrices, same, k, progress):
+def _all_with_all(rows, matrices, same, k, progress, floor):
     """_rows_with_all for every item, each tile computed once for both of its blocks (the matrix is symmetric):
-    half the products."""
+    half the products. Only row-wise passes over a tile: reading a tile by columns costs 10-20x as much."""
     n, found = len(rows), []
-    best, best_index = np.full(n, -np.inf), np.full(n, -1)
+    best, best_index, best_block = np.full(n, -np.inf), np.full(n, -1), np.full(n, -1)
     starts = list(range(0, n, TILE))
     pending = {start: [] for start in starts}
     for i in starts:
@@ -73,17 +185,58 @@ def _all_with_all(rows, matrices, same, k, progress):
         for j in starts[starts.index(i):]:
             stop = min(n, j + TILE)
             sims = _tile(matrices, block, same, j, stop)
-            _best_of_tile(sims, best[i:i + TILE], best_index[i:i + TILE], j)
-            pending[i].append(_top_of_tile(sims, block, j, k))
+            row_max = _best_of_tile(sims, best[i:i + TILE], best_index[i:i + TILE], j)
+            mine, theirs = _hits_both_ways(sims, row_max, block, j, k, floor)
+            pending[i].append(mine)
             if j > i:  # the same tile read the other way: rows of block j against block i
-                _best_of_tile(sims.T, best[j:stop], best_index[j:stop], i)
-                pending[j].append(_top_of_tile(sims.T, rows[j:stop], i, k))
+                _best_of_columns(sims, best[j:stop], best_index[j:stop], best_block[j:stop], i)
+                pending[j].append(theirs)
                 if len(pending[j]) > 8:  # bounded memory when many items are alike
                     pending[j] = [_keep_top(np.concatenate(pending[j]), k)]
             progress(i, n)
         found.append(_keep_top(np.concatenate(pending.pop(i)), k))
+    _settle_best_index(matrices, same, best_index, best_block, n)
     progress(n, n)
     return found, best, best_index
+
+
+def _hits_both_ways(sims, row_max, block, start, k, floor):
+    """_top_of_tile of the tile and of its transpose, from one pass over the rows that reach the floor."""
+    live = np.flatnonzero(row_max >= floor)
+    r, c = np.nonzero(sims[live] >= floor)
+    r = live[r]
+    rows_first = np.column_stack([block[r].astype(np.float64), (c + start).astype(np.float64), sims[r, c]])
+    columns_first = rows_first[:, [1, 0, 2]]
+    if len(r) and np.bincount(r).max() > k:
+        rows_first = _top_of_tile(sims, block, start, k, floor)
+    if len(c) and np.bincount(c).max() > k:
+        crowded = np.flatnonzero(np.bincount(c) > k)
+        columns_first = np.concatenate([columns_first[~np.isin(c, crowded)],
+                                        _crowded_columns(sims, block, start, crowded, k, floor)])
+    return rows_first, columns_first
+
+
+def _crowded_columns(sims, block, start, crowded, k, floor):
+    """(column item, row item, score) of the k best rows of each crowded column of a tile."""
+    triples = _top_of_tile(np.ascontiguousarray(sims[:, crowded].T), crowded + start, 0, k, floor)
+    triples[:, 1] = block[triples[:, 1].astype(np.int64)]
+    return triples
+
+
+def _best_of_columns(sims, best, best_index, best_block, start):
+    """_best_of_tile of the tile's columns by value only: the index is found afterwards, in the block that gave
+    the best value (_settle_best_index), as an argmax down columns costs 20x a max."""
+    value = sims.max(axis=0)
+    better = value > best
+    best[better], best_index[better], best_block[better] = value[better], -2, start
+
+
+def _settle_best_index(matrices, same, best_index, best_block, n):
+    """The index of each best value that _best_of_columns found by value: the first maximum of its block."""
+    for start in np.unique(best_block[best_index == -2]):
+        items = np.flatnonzero((best_index == -2) & (best_block == start))
+        sims = _tile(matrices, items, same, start, min(n, start + TILE))
+        best_index[items] = sims.argmax(axis=1) + start
 
 
 def _tile(matrices, block, same, start, stop):
@@ -122,9 +275,9 @@ class ViewMatrices(NamedTuple):
     second: np.ndarray        # item indexes
 
 
-def view_matrices(views):
+def view_matrices(views, dtype=np.float32):
     """ViewMatrices of an n x views x dim array (upright, canonical, second canonical)."""
-    views = np.asarray(views, dtype=np.float32)
+    views = np.asarray(views, dtype=dtype)
     upright, canonical = np.ascontiguousarray(views[:, 0]), np.ascontiguousarray(views[:, 1])
     second = np.flatnonzero(np.any(views[:, 2] != views[:, 1], axis=1)) if views.shape[1] > 2 else np.zeros(0, int)
     return ViewMatrices(upright, canonical, np.ascontiguousarray(views[second, 2]), second)
@@ -132,24 +285,29 @@ def view_matrices(views):
 
 def gather_views(n, dim, rows_of_views):
     """ViewMatrices of n items from (index, views array) pairs, filled in place: a large batch's views are
-    never held twice."""
-    upright, canonical = np.zeros((n, dim), np.float32), np.zeros((n, dim), np.float32)
+    never held twice (and, from APPROXIMATE_FROM items, held as float16: full views only score candidates)."""
+    dtype = np.float16 if approximate(n) else np.float32
+    upright, canonical = np.zeros((n, dim), dtype), np.zeros((n, dim), dtype)
     second, second_views = [], []
     for index, views in rows_of_views:
         upright[index], canonical[index] = views[0], views[1]
         if len(views) > 2 and not np.array_equal(views[2], views[1]):
             second.append(index)
-            second_views.append(views[2])
+            second_views.append(views[2].astype(dtype))
     order = np.argsort(second, kind="stable")
-    stacked = np.stack(second_views)[order] if second_views else np.zeros((0, dim), np.float32)
+    stacked = np.stack(second_views)[order] if second_views else np.zeros((0, dim), dtype)
     return ViewMatrices(upright, canonical, stacked, np.asarray(second, dtype=np.int64)[order])
 
 
 def tile_similarity(matrices, rows, start, stop):
-    """view_similarity (len(rows) x stop - start) of items `rows` with items start..stop, from ViewMatrices."""
+    """view_similarity (len(rows) x stop - start) of items `rows` (ascending) with items start..stop, from
+    ViewMatrices."""
     upright, canonical, second_views, second = matrices
     sims = upright[rows] @ upright[start:stop].T
     np.maximum(sims, canonical[rows] @ canonical[start:stop].T, out=sims)
+    if len(second) and second[-1] == len(second) - 1:
+        _second_views_first(sims, matrices, rows, start, stop)
+        return sims
     row_second = np.flatnonzero(np.isin(rows, second))
     lo, hi = np.searchsorted(second, [start, stop])
     col_second = second[lo:hi] - start
@@ -164,6 +322,23 @@ def tile_similarity(matrices, rows, start, stop):
     return sims
 
 
+def _second_views_first(sims, matrices, rows, start, stop):
+    """tile_similarity's second canonical views when the items that have one come first (reduced_matrices):
+    their rows and columns are slices of the tile."""
+    _upright, canonical, second_views, second = matrices
+    row_end = int(np.searchsorted(rows, len(second)))
+    col_end = max(0, min(stop, len(second)) - start)
+    if row_end:
+        part = sims[:row_end]
+        np.maximum(part, second_views[rows[:row_end]] @ canonical[start:stop].T, out=part)
+    if col_end:
+        part = sims[:, :col_end]
+        np.maximum(part, canonical[rows] @ second_views[start:start + col_end].T, out=part)
+    if row_end and col_end:
+        part = sims[:row_end, :col_end]
+        np.maximum(part, second_views[rows[:row_end]] @ second_views[start:start + col_end].T, out=part)
+
+
 def _mark_same_content(sims, block, same, start, stop):
     """Identical files count as 1.0; an item is never its own neighbour."""
     inside = np.flatnonzero((block >= start) & (block < stop))
@@ -173,16 +348,17 @@ def _mark_same_content(sims, block, same, start, stop):
 
 
 def _best_of_tile(sims, best, best_index, start):
-    """Carry each row's best score and its first index across tiles."""
+    """Carry each row's best score and its first index across tiles; returns the tile's row maxima."""
     index = sims.argmax(axis=1)
     value = sims[np.arange(len(sims)), index]
     better = value > best
     best[better], best_index[better] = value[better], index[better] + start
+    return value
 
 
-def _top_of_tile(sims, block, start, k):
+def _top_of_tile(sims, block, start, k, floor):
     """(row, column, score) above the floor, at most k per row."""
-    above = sims >= CANDIDATE_COSINE_FLOOR
+    above = sims >= floor
     crowded = np.flatnonzero(above.sum(axis=1) > k)
     if len(crowded):
         kth = -np.partition(-sims[crowded], k - 1, axis=1)[:, k - 1]
@@ -280,7 +456,7 @@ def _as_pairs(found, rows, n, codes, hashes, matrices):
                                         upright[keep])]
 
 
-def _pair_similarity(matrices, a, b, chunk=65536):
+def _pair_similarity(matrices, a, b, chunk=8192):
     """view_similarity of item a[i] with item b[i], for arrays of pairs."""
     out = np.empty(len(a), np.float32)
     for start in range(0, len(a), chunk):
@@ -290,25 +466,34 @@ def _pair_similarity(matrices, a, b, chunk=65536):
 
 
 def _pair_similarity_chunk(matrices, a, b):
-    upright, canonical, second_views, second = matrices
-    views_a, views_b = _canonical_sets(matrices, a), _canonical_sets(matrices, b)
-    best = np.einsum("ij,ij->i", upright[a], upright[b])
-    for va in views_a:
-        for vb in views_b:
-            np.maximum(best, np.einsum("ij,ij->i", va, vb), out=best)
+    upright, canonical, second_views, _second = matrices
+    best = _rowwise_dot(upright[a], upright[b])
+    np.maximum(best, _rowwise_dot(canonical[a], canonical[b]), out=best)
+    # Only the 15 % of items with a second canonical view need its products (a view equal to the first adds
+    # nothing to the maximum).
+    where_a, where_b = _second_view_index(matrices, a), _second_view_index(matrices, b)
+    has_a, has_b = where_a >= 0, where_b >= 0
+    for pairs, views_a, views_b in ((has_a, second_views[where_a[has_a]], canonical[b[has_a]]),
+                                    (has_b, canonical[a[has_b]], second_views[where_b[has_b]]),
+                                    (has_a & has_b, second_views[where_a[has_a & has_b]],
+                                     second_views[where_b[has_a & has_b]])):
+        if len(views_a):
+            best[pairs] = np.maximum(best[pairs], _rowwise_dot(views_a, views_b))
     return best
 
 
-def _canonical_sets(matrices, items):
-    """The canonical views of items as two arrays (the second canonical where there is one, else the first)."""
-    _upright, canonical, second_views, second = matrices
-    first = canonical[items]
-    where = np.searchsorted(second, items)
-    has = (where < len(second)) & (second[np.minimum(where, len(second) - 1)] == items) if len(second) else \
-        np.zeros(len(items), bool)
-    other = first.copy()
-    other[has] = second_views[where[has]]
-    return first, other
+def _rowwise_dot(x, y):
+    """x[i] . y[i], summed in float32 (float16 rows, a large batch's views, lose too many digits otherwise)."""
+    return np.einsum("ij,ij->i", x, y, dtype=np.float32)
+
+
+def _second_view_index(matrices, items):
+    """Each item's row in second_views, -1 for items without a second canonical view."""
+    second = matrices.second
+    if not len(second):
+        return np.full(len(items), -1)
+    where = np.minimum(np.searchsorted(second, items), len(second) - 1)
+    return np.where(second[where] == items, where, -1)
 
 
 def pair_hash_distance(hashes, a, b):
