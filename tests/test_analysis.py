@@ -76,6 +76,16 @@ def test_run_groups_the_near_duplicates_and_scores_uniqueness(client, conn, batc
     assert "kodim05-turned-sepia.jpg" in groups and "near-duplicate" in groups
 
 
+def test_a_large_batch_path_finds_the_same_groups_from_half_precision_views(client, conn, batch, immediate,
+                                                                             monkeypatch):
+    from zeuge_lite.similarity import neighbours
+    monkeypatch.setattr(neighbours, "APPROXIMATE_FROM", 0)  # reduced views and float16 matrices, as from 5,000
+    assert client.post(f"/batches/{batch}/similarity/run").status_code == 200
+    assert _names(conn, batch) == [["kodim05-rescan.jpg", "kodim05-turned-sepia.jpg", "kodim05.png"]]
+    blob = conn.execute("SELECT views, view_bytes FROM features LIMIT 1").fetchone()
+    assert blob["view_bytes"] == 2 and len(blob["views"]) % (2 * 1280) == 0
+
+
 def test_rerun_computes_only_new_items_and_deleted_items_leave_the_index(client, conn, world, batch, immediate):
     client.post(f"/batches/{batch}/similarity/run")
     client.post(f"/batches/{batch}/similarity/run")

@@ -12,7 +12,7 @@ from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, describe_pairs, group_items,
                                             view_similarity)
-from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views
+from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views, view_dtype
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files, run_checks
 from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
 
@@ -173,6 +173,7 @@ def load_batch_features(conn, batch_id, model):
     Rows are copied into the matrices as they are read: a large batch's views never sit in memory twice."""
     n, dim = qs.count_batch_features(conn, batch_id, model), model_spec(model).dim
     ids, shas, hints, hashes = [], [], [], np.zeros((n, 8), np.uint64)
+    dtype = view_dtype(n)
 
     def views_of_rows():
         for index, row in enumerate(qs.batch_feature_rows(conn, batch_id, model)):
@@ -182,7 +183,7 @@ def load_batch_features(conn, batch_id, model):
             ids.append(row["id"])
             shas.append(row["sha256"])
             hints.append(row["page_hint"] is None or bool(row["page_hint"]))  # unknown (older features): a page
-            yield index, stored_views(row["views"], dim, row["view_bytes"])
+            yield index, stored_views(row["views"], dim, row["view_bytes"], dtype)
     views = gather_views(n, dim, views_of_rows())
     count = len(ids)
     return ids, shas, hashes[:count], views._replace(upright=views.upright[:count],

@@ -203,11 +203,11 @@ def views_to_store(vectors):
     return vectors[:count]
 
 
-def stored_views(blob, dim, view_bytes=STORED_VIEW_BYTES):
-    """The VIEWS x dim float32 views of a stored blob: views_to_store's (view_bytes 2), or float32 ones (4) as
+def stored_views(blob, dim, view_bytes=STORED_VIEW_BYTES, dtype=np.float32):
+    """The VIEWS x dim views (as dtype) of a stored blob: views_to_store's (view_bytes 2), or float32 ones (4) as
     stored before, all three or without repeats."""
     vectors = np.frombuffer(blob, dtype=np.float16 if view_bytes == 2 else np.float32).reshape(-1, dim)
-    vectors = vectors.astype(np.float32)
+    vectors = vectors.astype(dtype, copy=False)
     if len(vectors) >= VIEWS:
         return vectors
     return np.concatenate([vectors, np.repeat(vectors[-1:], VIEWS - len(vectors), axis=0)])

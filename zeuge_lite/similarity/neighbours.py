@@ -41,6 +41,12 @@ def approximate(n):
     return n >= APPROXIMATE_FROM
 
 
+def view_dtype(n):
+    """How a batch of n items holds its full views: float16 from APPROXIMATE_FROM (they only score candidates,
+    and 100,000 items' views are 1.1 GB as float32)."""
+    return np.float16 if approximate(n) else np.float32
+
+
 def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     """Pairs that involve `rows` (ascending; default: all) above the candidate floors, and each row's nearest
     score and nearest item index (-1 when alone); views are n x views x dim or ViewMatrices; progress(done,
@@ -52,8 +58,7 @@ def candidate_pairs(shas, hashes, views, rows=None, progress=None, k=TOP_K):
     n = len(shas)
     rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     codes = _content_codes(shas)
-    dtype = np.float16 if approximate(n) else np.float32
-    matrices = views if isinstance(views, ViewMatrices) else view_matrices(views, dtype)
+    matrices = views if isinstance(views, ViewMatrices) else view_matrices(views, view_dtype(n))
     same = _same_content(codes)
     progress = progress or (lambda _done, _total: None)
     compare = _all_with_all if len(rows) == n else _rows_with_all
@@ -286,7 +291,7 @@ def view_matrices(views, dtype=np.float32):
 def gather_views(n, dim, rows_of_views):
     """ViewMatrices of n items from (index, views array) pairs, filled in place: a large batch's views are
     never held twice (and, from APPROXIMATE_FROM items, held as float16: full views only score candidates)."""
-    dtype = np.float16 if approximate(n) else np.float32
+    dtype = view_dtype(n)
     upright, canonical = np.zeros((n, dim), dtype), np.zeros((n, dim), dtype)
     second, second_views = [], []
     for index, views in rows_of_views:
