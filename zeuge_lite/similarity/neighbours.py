@@ -395,8 +395,10 @@ def hash_neighbours(hashes, rows, radius, chunk_bits):
     is_row = np.zeros(n, bool)
     is_row[rows] = True
     row_variants = is_row[owners]
-    found = [_near_codes(hashes[rows, 0], rows, variants, owners, radius, chunk_bits),
-             _near_codes(hashes[:, 0], everyone, variants[row_variants], owners[row_variants], radius, chunk_bits)]
+    found = [_near_codes(hashes[rows, 0], rows, variants, owners, radius, chunk_bits)]
+    if not is_row.all():  # with every item a row, the other direction is this same search (half the time)
+        found.append(_near_codes(hashes[:, 0], everyone, variants[row_variants], owners[row_variants], radius,
+                                 chunk_bits))
     pairs = np.concatenate(found)
     return pairs[pairs[:, 0] != pairs[:, 1]]
 
