@@ -479,16 +479,17 @@ class Monitor(threading.Thread):
 
 
 class Uploader(threading.Thread):
-    """Posts one photo every `every_s` to batch C as the upload page does (one file a request, JSON)."""
+    """Posts one photo every `every_s` to batch C as the upload page does (one file a request, JSON), until
+    stopped or `limit` photos are posted."""
 
-    def __init__(self, session, batch_id, files, every_s, stop, t0_box):
+    def __init__(self, session, batch_id, files, every_s, stop, t0_box, limit=None):
         super().__init__(daemon=True)
         self.session, self.batch_id, self.files, self.every_s = session, batch_id, files, every_s
-        self.stop, self.t0_box, self.records, self.added = stop, t0_box, [], 0
+        self.stop, self.t0_box, self.records, self.added, self.limit = stop, t0_box, [], 0, limit
 
     def run(self):
         n, t0 = 0, self.t0_box[0]
-        while not self.stop.is_set():
+        while not self.stop.is_set() and (self.limit is None or n < self.limit):
             name, data = self.files(n)
             body, content_type = multipart("files", name, data)
             record, reply = timed(self.session, "upload", "POST", f"/batches/{self.batch_id}/upload", t0, body,
@@ -600,6 +601,9 @@ def parse_args(argv=None):
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap on the users' requests in all")
     parser.add_argument("--upload-every", type=float, default=0.5, help="seconds between the uploader's posts")
+    parser.add_argument("--uploads", type=int, default=0,
+                        help="instead of the users' load: post this many photos one after another (as the upload "
+                             "page does) while B's run is active, and report those requests")
     parser.add_argument("--think", type=float, nargs=2, default=(0.1, 0.5), metavar=("MIN", "MAX"))
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a request counts as timed out")
     parser.add_argument("--keep", default=None, help="keep the instance, logs and records in this directory")
@@ -609,6 +613,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.uploads:  # no users and nothing to browse: only B's run and the uploads
+        args.users, args.items = 0, 0
     web_command = args.web_command or args.procfile_web
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-load-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -630,6 +636,8 @@ def main(argv=None):
 
 def run_load(args, paths, port, world, web, worker, root, web_command, setup_started):
     await_condition(lambda: answers(port), 60, "the web command to answer")
+    if args.uploads:
+        return run_uploads(args, paths, port, world, root)
     owner = Session(port, 60).login(world["owner"])
     batches = world["batches"]
     started = time.perf_counter()
@@ -701,6 +709,43 @@ def run_load(args, paths, port, world, web, worker, root, web_command, setup_sta
     if args.json:
         Path(args.json).write_text(json.dumps({"web_command": web_command, "records": records,
                                                "uploads": uploader.records, "window": window}))
+    return 0
+
+
+def run_uploads(args, paths, port, world, root):
+    """Issue 10's upload figure: --uploads photos posted back to back to C while B's analysis runs."""
+    owner, batches = Session(port, 60).login(world["owner"]), world["batches"]
+    stop, t0_box = threading.Event(), [0.0]
+    monitor = Monitor(paths["db"], batches["B"], stop)
+    uploader = Uploader(Session(port, args.timeout).login(world["owner"]), batches["C"],
+                        lambda n: batch_file(world["sources"], world["first_upload"], n), 0.0, stop, t0_box,
+                        limit=args.uploads)
+    load_before = os.getloadavg()
+    t0 = t0_box[0] = time.perf_counter()
+    monitor.start()
+    status, _ = owner.htmx("POST", f"/batches/{batches['B']}/similarity/run")
+    await_condition(lambda: (run_status(paths["db"], batches["B"]) or ("",))[0] == "running", 120,
+                    "B's run to start")
+    uploader.start()
+    uploader.join()
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    monitor.join(5)
+    window = active_window(monitor.samples, t0, elapsed)
+    print(f"\n{len(uploader.records)} uploads ({uploader.added} added) in {elapsed:.1f} s; B's run: POST answered "
+          f"{status}, " + (f"active until {window[1]:.1f} s" if window else "never seen active")
+          + f"; at the end {run_status(paths['db'], batches['B'])}")
+    print(f"load average before {fmt_load(load_before)}, after {fmt_load(os.getloadavg())} (2 cores, shared)")
+    print("\n| uploads | requests | errors | p50 ms | p95 ms | p99 ms | max ms | mean size |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    if window:
+        print(summary_row("while B's run was active", [r for r in uploader.records if r[1] < window[1]]))
+        print(summary_row("after it ended", [r for r in uploader.records if r[1] >= window[1]]))
+    print(summary_row("all", uploader.records))
+    print_errors(uploader.records)
+    for name in ("web", "worker"):
+        tracebacks, lines = log_findings(root / f"{name}.log")
+        print(f"{name}.log: {tracebacks} tracebacks" + ("; " + " / ".join(lines) if lines else ""))
     return 0
 
 

@@ -135,7 +135,8 @@ def _prepare(limits, data):
     info.taken_at = fields.get("taken_at") or info.taken_at
     info.camera = fields.get("camera") or info.camera
     preview, thumb = derived_images(limits, image)
-    return _Prepared(info, preview, thumb, round(sharpness(preview), 1), fields, is_plain(preview))
+    plain = is_plain(preview)
+    return _Prepared(info, preview, thumb, round(sharpness(preview, plain), 1), fields, plain)
 
 
 def _xmp_block(image):

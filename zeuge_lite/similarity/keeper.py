@@ -25,10 +25,10 @@ class Candidate:
     plain: bool = False  # a blank or plain page: its sharpness says nothing, so it never ranks on it
 
 
-def sharpness(rgb):
+def sharpness(rgb, plain=None):
     """Variance of the Laplacian on a copy scaled to a common size (comparable across resolutions); 0 for a
-    blank or plain image, whatever its brightness and size."""
-    if is_plain(rgb):
+    blank or plain image, whatever its brightness and size (`plain`: is_plain's answer, if known already)."""
+    if is_plain(rgb) if plain is None else plain:
         return 0.0
     gray = rgb.convert("L")
     gray.thumbnail((SHARPNESS_SIDE, SHARPNESS_SIDE), Image.Resampling.BILINEAR)
