@@ -238,6 +238,7 @@ class Pages:
             pages.append(("similar items (archive)", lambda: self.get(f"/items/{self.item}/similar?scope=archive",
                                                                       htmx=True)))
         pages += [("move to a position on another page (POST)", self.move_across),
+                  ("drop on a page edge: to the end of the page before (POST)", lambda: self.drop_on_edge(last // 2)),
                   ("drag within a page, middle page (POST)", lambda: self.drag_within(last // 2))]
         return pages
 
@@ -249,6 +250,15 @@ class Pages:
         started = time.perf_counter()
         html = self.post(f"/batches/{self.batch}/items/{item}/move",
                          {"order_version": version, "page": 1, f"position-{item}": target})
+        return html, time.perf_counter() - started
+
+    def drop_on_edge(self, page):
+        """The first tile of a page dropped on its "previous page" edge (a move to the position before it)."""
+        version, ids = self.grid_state(page)
+        item = ids[0].decode()
+        started = time.perf_counter()
+        html = self.post(f"/batches/{self.batch}/items/{item}/move",
+                         {"order_version": version, "page": page, f"position-{item}": (page - 1) * 80})
         return html, time.perf_counter() - started
 
     def drag_within(self, page):
