@@ -182,3 +182,15 @@ def test_embeddings_come_at_the_precision_they_are_stored_in():
     vectors = get_embedder("efficientnet-lite0").embed([Image.new("RGB", (64, 48), (200, 30, 30))])
     assert np.array_equal(vectors, vectors.astype(np.float16).astype(np.float32))
     assert abs(np.linalg.norm(vectors) - 1) < 1e-3
+
+
+def test_stored_views_many_reads_mixed_blobs_as_stored_views_reads_each():
+    from zeuge_lite.similarity.embedding import stored_views, stored_views_many
+    rng = np.random.default_rng(3)
+    blobs = [rng.standard_normal((count, 8)).astype(dtype).tobytes()
+             for count, dtype in ((3, np.float16), (1, np.float16), (2, np.float16), (3, np.float32), (1, np.float32),
+                                  (3, np.float16))]
+    widths = [2, 2, 2, 4, 4, 2]
+    many = stored_views_many(blobs, 8, widths)
+    assert many.shape == (6, 3, 8)
+    assert np.array_equal(many, np.stack([stored_views(b, 8, w) for b, w in zip(blobs, widths)]))

@@ -164,3 +164,81 @@ def test_create_batch_needs_a_name(client, world, conn):
     assert queries.batches_of_archive(conn, archive) == []
     response = client.post(f"/archives/{archive}/batches", data={"name": "Box 7"})
     assert response.status_code == 302 and len(queries.batches_of_archive(conn, archive)) == 1
+
+
+# --- reorders of a long batch write only what moves; positions are places (issue 10) ----------------------
+
+
+@pytest.fixture
+def long_batch(conn, world):
+    """A batch of 60 items (no files on disk: the order is what is tested) and its owner's batch row."""
+    from zeuge_lite.db import transaction
+    user, archive = world.user("long@x.org")
+    world.login("long@x.org")
+    batch = world.batch(archive)
+    with transaction(conn):
+        for n in range(60):
+            sha = f"{n:064x}"
+            queries.upsert_file(conn, {"sha256": sha, "size": 1, "ext": "jpg", "format": "JPEG", "mode": "RGB",
+                                       "bit_depth": 8, "width": 4, "height": 3, "dpi": None, "frames": 1,
+                                       "taken_at": None, "camera": None, "orientation": None, "sharpness": None})
+            queries.add_item(conn, batch, sha, f"n{n:02d}.jpg", user)
+    return batch, _order(conn, batch)
+
+
+def _positions(conn, batch):
+    return [row[0] for row in conn.execute("SELECT position FROM items WHERE batch_id = ? ORDER BY position, id",
+                                           (batch,))]
+
+
+def _position_writes(conn, action):
+    """How many item rows had their position written (the app has its own connection, so a trigger counts)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS position_writes (item_id INTEGER)")
+    conn.execute("CREATE TRIGGER IF NOT EXISTS position_written AFTER UPDATE OF position ON items "
+                 "BEGIN INSERT INTO position_writes VALUES (NEW.id); END")
+    conn.execute("DELETE FROM position_writes")
+    action()
+    return conn.execute("SELECT count(*) FROM position_writes").fetchone()[0]
+
+
+def test_a_move_across_pages_writes_only_the_items_between(app, client, conn, long_batch):
+    batch, ids = long_batch
+    writes = _position_writes(conn, lambda: client.post(f"/batches/{batch}/items/{ids[2]}/move",
+                                                        data={f"position-{ids[2]}": "6", "order_version": 0}))
+    assert writes == 4 and _order(conn, batch) == ids[:2] + ids[3:6] + [ids[2]] + ids[6:]
+    client.post(f"/batches/{batch}/items/{ids[50]}/move", data={f"position-{ids[50]}": "1", "order_version": 1})
+    assert _order(conn, batch) == [ids[50]] + ids[:2] + ids[3:6] + [ids[2]] + ids[6:50] + ids[51:]
+    assert _positions(conn, batch) == list(range(1, 61))
+
+
+def test_a_drag_on_a_later_page_writes_only_that_page(app, client, conn, long_batch):
+    batch, ids = long_batch
+    page = ids[40:44]
+    writes = _position_writes(conn, lambda: client.post(f"/batches/{batch}/order", data={
+        "item": [page[1], page[0], page[2], page[3]], "offset": 40, "order_version": 0}))
+    assert writes == 2 and _order(conn, batch) == ids[:40] + [page[1], page[0]] + ids[42:]
+    assert _positions(conn, batch) == list(range(1, 61))
+
+
+def test_position_numbers_are_places_after_a_delete_and_a_reorder_closes_older_gaps(app, client, conn, long_batch):
+    batch, ids = long_batch
+    client.post(f"/items/{ids[10]}/delete", data={})
+    assert _positions(conn, batch) == list(range(1, 60))  # the delete closed its gap
+    numbered = {row["id"]: row["position_number"] for row in queries.items_by_ids(conn, batch, [ids[11], ids[59]])}
+    assert numbered == {ids[11]: 11, ids[59]: 59}
+    conn.execute("UPDATE items SET position = position * 3 WHERE batch_id = ?", (batch,))  # gaps, as before
+    assert not queries.positions_are_dense(conn, batch)
+    numbered = {row["id"]: row["position_number"] for row in queries.items_by_ids(conn, batch, [ids[11], ids[59]])}
+    assert numbered == {ids[11]: 11, ids[59]: 59}  # numbered by their place, not their stored position
+    client.post(f"/batches/{batch}/items/{ids[0]}/move", data={f"position-{ids[0]}": "3", "order_version": 0})
+    assert _positions(conn, batch) == list(range(1, 60))
+    assert _order(conn, batch) == [ids[1], ids[2], ids[0]] + ids[3:10] + ids[11:]
+
+
+def test_metadata_rows_post_each_field_to_their_item_and_answer_in_the_row(client, conn, batch_with_items):
+    batch, ids = batch_with_items
+    table = client.get(f"/batches/{batch}/metadata").data.decode()
+    row = table[table.index(f'<tr id="meta-{ids[1]}"'):]
+    row = row[:row.index("</tr>")]
+    assert f'hx-target="#saved-{ids[1]}"' in row and f'id="saved-{ids[1]}"' in row
+    assert row.count(f'hx-post="/items/{ids[1]}/metadata"') == len(queries.ITEM_FIELDS)

@@ -8,7 +8,8 @@ from zeuge_lite import queries
 from zeuge_lite import queries_review as qr
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.db import IntegrityError, transaction
-from zeuge_lite.similarity.embedding import ModelUnavailable, coarse_codes, get_embedder, model_spec, stored_views
+from zeuge_lite.similarity.embedding import (ModelUnavailable, coarse_codes, get_embedder, model_spec, stored_views,
+                                          stored_views_many)
 from zeuge_lite.similarity.exact import confirm_exact, signature_of_file
 from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, describe_pairs, group_items,
                                             view_similarity)
@@ -354,7 +355,7 @@ def _exact_scores(conn, spec, query, feature_ids):
     if not feature_ids:
         return {}
     rows = qs.views_of_features(conn, feature_ids)
-    views = np.stack([stored_views(r["views"], spec.dim, r["view_bytes"]) for r in rows])
+    views = stored_views_many([r["views"] for r in rows], spec.dim, [r["view_bytes"] for r in rows])
     scores = view_similarity(views, query[None, :, :])[:, 0]
     return {row["id"]: float(score) for row, score in zip(rows, scores)}
 

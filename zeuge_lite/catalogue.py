@@ -15,46 +15,75 @@ class StaleOrder(Exception):
 
 def apply_order(conn, batch, item_ids, expected_version, user_id, offset=0):
     """Save a new order of the items shown from position offset on (a page of the grid, or all of it),
-    refusing it if the page was stale or the ids are not the items at those positions; log what moved."""
+    refusing it if the page was stale or the ids are not the items at those positions; log what moved.
+    Only the window's rows are written."""
     with transaction(conn):
-        current = queries.item_ids_in_order(conn, batch["id"])
-        window = current[offset:offset + len(item_ids)]
-        if queries.batch_order_version(conn, batch["id"]) != expected_version or offset < 0 or \
-                sorted(window) != sorted(item_ids):
+        if queries.batch_order_version(conn, batch["id"]) != expected_version or offset < 0:
             raise StaleOrder()
-        new_order = current[:offset] + list(item_ids) + current[offset + len(item_ids):]
-        queries.set_order(conn, batch["id"], new_order)
-        _log_moves(conn, batch, user_id, current, new_order, "drag and drop")
+        _close_gaps(conn, batch["id"])
+        window = queries.item_ids_window(conn, batch["id"], offset, len(item_ids))
+        if sorted(window) != sorted(item_ids):
+            raise StaleOrder()
+        queries.set_positions(conn, batch["id"], [(offset + n, new) for n, (new, old)
+                                                  in enumerate(zip(item_ids, window), start=1) if new != old])
+        queries.bump_order_version(conn, batch["id"])
+        _log_moves(conn, batch, user_id, window, list(item_ids), "drag and drop", first=offset + 1)
 
 
 def move_item(conn, batch, item_id, expected_version, user_id, step=None, position=None):
     """Move one item one place earlier (step -1) or later (+1), or to a 1-based position (clamped to the batch);
-    refuse a stale page; log it. Returns the item's new 1-based position."""
+    refuse a stale page; log it. Returns the item's new 1-based position. The items in between shift by one
+    place in one statement; the rest of the batch is not written."""
+    batch_id = batch["id"]
     with transaction(conn):
-        order = queries.item_ids_in_order(conn, batch["id"])
-        if queries.batch_order_version(conn, batch["id"]) != expected_version or item_id not in order:
+        if queries.batch_order_version(conn, batch_id) != expected_version:
             raise StaleOrder()
-        before = list(order)
-        index = order.index(item_id)
-        target = index + step if position is None else position - 1
-        target = min(max(target, 0), len(order) - 1)
-        order.insert(target, order.pop(index))
-        queries.set_order(conn, batch["id"], order)
-        _log_moves(conn, batch, user_id, before, order, "typed position" if position is not None else "arrow")
-    return target + 1
+        _close_gaps(conn, batch_id)
+        was = queries.position_of(conn, batch_id, item_id)
+        if was is None:
+            raise StaleOrder()
+        target = was + step if position is None else position
+        target = min(max(target, 1), queries.count_items(conn, batch_id))
+        how = "typed position" if position is not None else "arrow"
+        if abs(target - was) == 1:  # a swap of neighbours: the longest-run rule decides which one moved
+            other = queries.item_at(conn, batch_id, target)
+            before = [item_id, other] if target > was else [other, item_id]
+            _log_moves(conn, batch, user_id, before, before[::-1], how, first=min(was, target))
+        elif target != was:
+            _log_moved(conn, batch, user_id, [(item_id, was, target)], how)
+        if target > was:
+            queries.shift_positions(conn, batch_id, was + 1, target, -1)
+        elif target < was:
+            queries.shift_positions(conn, batch_id, target, was - 1, 1)
+        queries.set_positions(conn, batch_id, [(target, item_id)])
+        queries.bump_order_version(conn, batch_id)
+    return target
 
 
-def _log_moves(conn, batch, user_id, before, after, how):
-    """An audit entry naming the items a reorder moved on purpose, with their old and new positions."""
-    was = {item_id: n for n, item_id in enumerate(before, start=1)}
-    moved = _moved_on_purpose(before, after)
+def _close_gaps(conn, batch_id):
+    """Positions 1..n before a reorder works on them (a delete leaves gaps; older batches may have them)."""
+    if not queries.positions_are_dense(conn, batch_id):
+        queries.close_gaps(conn, batch_id)
+
+
+def _log_moves(conn, batch, user_id, before, after, how, first=1):
+    """An audit entry naming the items a reorder moved on purpose, with their old and new positions; before and
+    after are the ids at positions first.. in the old and the new order."""
+    was = {item_id: n for n, item_id in enumerate(before, start=first)}
+    now = {item_id: n for n, item_id in enumerate(after, start=first)}
+    _log_moved(conn, batch, user_id, [(i, was[i], now[i]) for i in _moved_on_purpose(before, after)], how)
+
+
+def _log_moved(conn, batch, user_id, moved, how):
+    """The audit entry of a reorder from [(item id, old position, new position)], undoable."""
     if not moved:
         return
-    names = queries.filenames(conn, moved[:NAMED_MOVES])
-    parts = [f"“{names[i]}” from {was[i]} to {after.index(i) + 1}" for i in moved[:NAMED_MOVES]]
+    names = queries.filenames(conn, [item_id for item_id, _was, _now in moved[:NAMED_MOVES]])
+    parts = [f"“{names[item_id]}” from {was} to {now}" for item_id, was, now in moved[:NAMED_MOVES]]
     more = f" and {len(moved) - NAMED_MOVES} more" if len(moved) > NAMED_MOVES else ""
+    undo = {"kind": "order", "batch": batch["id"], "positions": [[item_id, was] for item_id, was, _now in moved]}
     qr.log_action(conn, batch["archive_id"], batch["id"], user_id, "reorder",
-                  f"moved {', '.join(parts)}{more} ({how})", moved, undo=order_undo(batch, before, moved))
+                  f"moved {', '.join(parts)}{more} ({how})", [item_id for item_id, _was, _now in moved], undo=undo)
 
 
 def order_undo(batch, before, moved):

@@ -265,6 +265,10 @@ def items_by_ids(conn, batch_id, item_ids):
     if not item_ids:
         return []
     marks = ",".join("?" * len(item_ids))
+    if positions_are_dense(conn, batch_id):  # a position is then its place: no numbering of the whole batch
+        return [dict(row) for row in conn.execute(
+            ITEM_COLUMNS + ", i.position AS position_number FROM items i " + ITEM_JOINS
+            + f"WHERE i.batch_id = ? AND i.id IN ({marks}) ORDER BY i.position", [batch_id, *item_ids])]
     return [dict(row) for row in conn.execute(
         _NUMBERED + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
         + ITEM_JOINS + f"WHERE n.id IN ({marks}) ORDER BY n.position_number", [batch_id, *item_ids])]
@@ -330,9 +334,14 @@ def batch_fill_from_file(conn, batch_id):
 
 def plain_items(conn, batch_id):
     """A batch's blank or plain pages, in batch order, each with its 1-based position_number."""
+    if positions_are_dense(conn, batch_id):
+        # From the few plain files to their items (CROSS JOIN keeps that order), not from every item of the batch.
+        return [dict(row) for row in conn.execute(
+            ITEM_COLUMNS + ", i.position AS position_number FROM files f CROSS JOIN items i ON i.sha256 = f.sha256 "
+            "LEFT JOIN users u ON u.id = i.uploader_id WHERE f.plain = 1 AND i.batch_id = ? ORDER BY i.position",
+            (batch_id,))]
     rows = conn.execute(
-        "WITH numbered AS (SELECT id, row_number() OVER (ORDER BY position, id) AS position_number FROM items "
-        "WHERE batch_id = ?) " + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
+        _NUMBERED + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
         + ITEM_JOINS + "WHERE f.plain = 1 ORDER BY n.position_number", (batch_id,)).fetchall()
     return [dict(row) for row in rows]
 
@@ -357,8 +366,58 @@ def item_ids_in_order(conn, batch_id):
 
 def set_order(conn, batch_id, item_ids):
     """Write positions 1..n in the given order and bump the batch's order version."""
+    set_positions(conn, batch_id, enumerate(item_ids, start=1))
+    bump_order_version(conn, batch_id)
+
+
+def positions_are_dense(conn, batch_id):
+    """Whether the batch's positions are 1..n, each item's position its 1-based place (every writer keeps
+    positions distinct, so this holds when the highest equals the count; a delete leaves gaps until
+    close_gaps)."""
+    count, low, high = conn.execute("SELECT count(*), coalesce(min(position), 1), coalesce(max(position), 0) "
+                                    "FROM items WHERE batch_id = ?", (batch_id,)).fetchone()
+    return low == 1 and high == count
+
+
+def close_gaps(conn, batch_id):
+    """Renumber the batch's positions 1..n in their order, writing only the rows whose number changes."""
+    conn.execute("UPDATE items SET position = n.number FROM (SELECT id, row_number() OVER (ORDER BY position, id) "
+                 "AS number FROM items WHERE batch_id = ?) AS n WHERE items.id = n.id AND items.position != n.number",
+                 (batch_id,))
+
+
+def item_ids_window(conn, batch_id, offset, limit):
+    """The ids of a window of a batch's order: `limit` items from 0-based place `offset` on."""
+    return [row[0] for row in conn.execute(
+        "SELECT id FROM items WHERE batch_id = ? ORDER BY position, id LIMIT ? OFFSET ?", (batch_id, limit, offset))]
+
+
+def position_of(conn, batch_id, item_id):
+    """An item's position in its batch, or None if it is not in the batch."""
+    row = conn.execute("SELECT position FROM items WHERE id = ? AND batch_id = ?", (item_id, batch_id)).fetchone()
+    return row and row[0]
+
+
+def item_at(conn, batch_id, position):
+    """The id of the item at a position of a batch (positions 1..n), or None."""
+    row = conn.execute("SELECT id FROM items WHERE batch_id = ? AND position = ?", (batch_id, position)).fetchone()
+    return row and row[0]
+
+
+def shift_positions(conn, batch_id, first, last, by):
+    """Move the items at positions first..last by `by` places, in one statement."""
+    conn.execute("UPDATE items SET position = position + ? WHERE batch_id = ? AND position BETWEEN ? AND ?",
+                 (by, batch_id, first, last))
+
+
+def set_positions(conn, batch_id, positions):
+    """Give items new positions: [(position, item id)]; the order version is the caller's to bump."""
     conn.executemany("UPDATE items SET position = ? WHERE id = ? AND batch_id = ?",
-                     [(pos, item_id, batch_id) for pos, item_id in enumerate(item_ids, start=1)])
+                     [(pos, item_id, batch_id) for pos, item_id in positions])
+
+
+def bump_order_version(conn, batch_id):
+    """Count one more change of the batch's order (pages loaded before it are stale)."""
     conn.execute("UPDATE batches SET order_version = order_version + 1 WHERE id = ?", (batch_id,))
 
 

@@ -71,6 +71,7 @@ def _remove(conn, archive_id, items, user_id, days, context, group_key=None):
                 entries.append(qt.put(conn, archive_id, batch["name"], positions[item["id"]],
                                       qt.item_row(conn, item["id"]), _related_rows(conn, item["id"]), user_id, days))
             queries.delete_item(conn, item["id"])
+        queries.close_gaps(conn, batch_id)  # positions stay 1..n: an item's position is its place
         verb = f"moved {len(in_batch)} items to the trash" if days else f"deleted {len(in_batch)} items permanently"
         qr.log_action(conn, archive_id, batch_id, user_id, "trash" if days else "delete",
                       f"{verb}{context}: {', '.join(_label(i) for i in in_batch)}", [i["id"] for i in in_batch],

@@ -213,6 +213,22 @@ def stored_views(blob, dim, view_bytes=STORED_VIEW_BYTES, dtype=np.float32):
     return np.concatenate([vectors, np.repeat(vectors[-1:], VIEWS - len(vectors), axis=0)])
 
 
+
+def stored_views_many(blobs, dim, view_bytes, dtype=np.float32):
+    """len(blobs) x VIEWS x dim views of stored blobs (view_bytes: each blob's), as stored_views gives them one
+    by one: blobs of one width and view count are read in one piece (a batch of 2,000 one by one costs 60 ms)."""
+    out = np.empty((len(blobs), VIEWS, dim), dtype=dtype)
+    kinds = {}
+    for n, (blob, width) in enumerate(zip(blobs, view_bytes)):
+        kinds.setdefault((width, len(blob) // (dim * width)), []).append(n)
+    for (width, count), rows in kinds.items():
+        block = np.frombuffer(b"".join(blobs[n] for n in rows), dtype=np.float16 if width == 2 else np.float32)
+        block = block.reshape(len(rows), count, dim)
+        out[rows, :count] = block
+        out[rows, count:] = block[:, count - 1:count]  # views stored without repeats: the last one repeats
+    return out
+
+
 COARSE_BITS = 512
 SMALL_PRODUCT = 16
 _PROJECTIONS = {}
