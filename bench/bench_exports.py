@@ -109,12 +109,14 @@ def crowd(paths, batch_id, size=3):
     batch were copies of one another: a crowded batch, every item in a group."""
     conn = sqlite3.connect(paths["db"])
     model = conn.execute("SELECT model FROM pairs WHERE batch_id = ? LIMIT 1", (batch_id,)).fetchone()[0]
+    ids = [row[0] for row in conn.execute("SELECT id FROM items WHERE batch_id = ? ORDER BY position, id",
+                                          (batch_id,))]
+    runs = [ids[start:start + size] for start in range(0, len(ids), size)]
     with conn:
-        conn.execute(
-            "WITH ranked AS (SELECT id, (row_number() OVER (ORDER BY position, id) - 1) / ? AS run FROM items "
-            "WHERE batch_id = ?) INSERT OR IGNORE INTO pairs (model, a_item, b_item, batch_id, cosine, "
-            "hash_distance, same_file) SELECT ?, a.id, b.id, ?, 0.90, 30, 0 FROM ranked a JOIN ranked b "
-            "ON a.run = b.run AND a.id < b.id", (size, batch_id, model, batch_id))
+        conn.executemany("INSERT OR IGNORE INTO pairs (model, a_item, b_item, batch_id, cosine, hash_distance, "
+                         "same_file) VALUES (?, ?, ?, ?, 0.90, 30, 0)",
+                         ((model, min(a, b), max(a, b), batch_id) for run in runs for n, a in enumerate(run)
+                          for b in run[n + 1:]))
     pairs = conn.execute("SELECT count(*) FROM pairs WHERE batch_id = ?", (batch_id,)).fetchone()[0]
     conn.close()
     return pairs
@@ -237,10 +239,9 @@ def main(argv=None):
     conn.close()
     add_user(paths, batch)
     contents, made = add_stand_in_files(paths, batch)
-    if args.crowd:
-        print(f"crowded: every run of {args.crowd} items paired, {crowd(paths, batch, args.crowd):,} pairs")
+    crowded = f"; crowded: runs of {args.crowd} paired, {crowd(paths, batch, args.crowd):,} pairs" if args.crowd else ""
     print(f"instance {paths['db']}: batch {batch}, {items:,} items, {contents:,} contents, {made:,} stand-in files "
-          f"linked; set up in {time.perf_counter() - started:.0f} s; web: {procfile_commands()['web']}")
+          f"linked{crowded}; set up in {time.perf_counter() - started:.0f} s; web: {procfile_commands()['web']}")
     try:
         measure_exports(paths["db"], paths["storage"], batch, exports=args.exports, log_dir=workdir)
     finally:

@@ -79,6 +79,7 @@ def test_every_get_route_static_file_fragment_and_error_carries_the_headers(app,
         response = world.client.get(url)
         assert response.status_code < 500, (url, response.status_code)
         assert_secure(response, url)
+        response.close()  # a streamed export ends here, in its own request's context (as a server closes it)
     fragment = world.client.get(f"/batches/{owned['batch_id']}/similarity/groups", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and b"<html" not in fragment.data
     assert_secure(fragment, "fragment")
