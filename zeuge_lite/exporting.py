@@ -58,7 +58,7 @@ CHUNK_BYTES = 1 << 20
 def missing_originals(items, storage):
     """File names of the items whose stored original is gone: checked before a ZIP starts, since a stream that
     fails half-way leaves a broken file behind."""
-    return [item["filename"] for item in items if not storage.original_path(item["sha256"], item["ext"]).exists()]
+    return [item["filename"] for item in items if not storage.has_original(item["sha256"], item["ext"])]
 
 
 class _Chunks(io.RawIOBase):
