@@ -67,18 +67,19 @@ class _Chunks(io.RawIOBase):
 
     def __init__(self):
         super().__init__()
-        self._parts = []
+        self._buffer = bytearray()  # not a list of parts: the central directory comes in 3 writes an entry
 
     def writable(self):
         return True
 
     def write(self, data):
-        self._parts.append(bytes(data))
+        self._buffer += data
         return len(data)
 
     def take(self):
         """The bytes written since the last take."""
-        data, self._parts = b"".join(self._parts), []
+        data = bytes(self._buffer)
+        self._buffer.clear()
         return data
 
 
