@@ -5,11 +5,14 @@
 
 The instance is copied into --workdir (never used in place), given a user who owns the batch's archive
 (the project's own functions) and small stand-in files where the storage expects each item's original and
-thumbnail (one small JPEG, hard-linked: the instances bench_scale.py builds have synthetic features and no
-files). Then, for each export, the Procfile's web line starts afresh on 127.0.0.1, a user logs in and
-downloads it; printed: time to first byte, total time, bytes, and the web process's peak RSS growth during
-the download -- its VmHWM after the download less its VmRSS before it. The web process is restarted per
-export so that VmHWM is that export's own peak (and every export starts cold: nothing remembered).
+thumbnail (one 3 KB JPEG, hard-linked: the instances bench_scale.py builds have synthetic features and no
+files). --crowd N adds pairs within every run of N items, so that every item is in a group. Then, for each
+export (duplicates.json, .csv, .html, .zip -- the report with its thumbnails beside it -- and the batch
+ZIP), the Procfile's web line starts afresh on 127.0.0.1, a user logs in and downloads it; printed: time to
+first byte, total time, bytes, and the web process's peak RSS growth during the download: its VmHWM after
+the download less its VmRSS before it, VmHWM having been reset to the RSS just before (/proc/PID/clear_refs).
+The web process is restarted per export, so every export starts cold (no groups remembered from an earlier
+request) and its peak is its own. measure_exports() is the part other benches call.
 """
 import argparse
 import io
@@ -29,7 +32,7 @@ from bench_load import (Session, answers, await_condition, free_port, procfile_c
                         start_line, stop_line)
 
 EMAIL = "exports@bench.test"
-EXPORTS = ("duplicates.json", "duplicates.csv", "duplicates.html", "batch.zip")
+EXPORTS = ("duplicates.json", "duplicates.csv", "duplicates.html", "duplicates.zip", "batch.zip")
 
 
 def export_path(batch_id, name):

@@ -104,7 +104,8 @@ def _whole(app, conn, batch_id, fmt, made_at):
     from zeuge_lite.views import exports, thresholds_from
     batch = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
     with app.test_request_context():
-        findings = exports.batch_report(batch, thresholds_from({}), with_thumbnails=fmt == "html")
+        thumbnails = exports._inline_thumbnails(exports.storage()) if fmt == "html" else None
+        findings = exports.batch_report(batch, thresholds_from({}), thumbnails)
         whole = dataclasses.replace(findings, groups=list(findings.groups), made_at=made_at)
         if fmt == "json":
             return jsonify(report.to_json(whole)).data
@@ -197,3 +198,29 @@ def test_unreadable_files_are_listed_and_the_groups_still_export(world, client, 
     assert sorted(r["path"] for r in rows) == ["copy-a.jpg", "copy-b.jpg"]
     html = client.get(f"/batches/{batch}/similarity/export.html").data.decode()
     assert "<h2>Files that could not be read</h2><ul><li><code>broken.png</code>:" in html
+
+
+def test_the_report_zip_links_every_grouped_photos_thumbnail_in_a_folder_beside_it(world, client, app, conn,
+                                                                                   monkeypatch):
+    from zeuge_lite import report
+    from zeuge_lite.storage import Storage
+    batch = _two_groups(world, client, "zip@x.org")
+    monkeypatch.setattr(report, "MAX_THUMBNAILS", 1)  # the one-file report's limit: not the ZIP's
+    storage = Storage(app.config["STORAGE_DIR"])
+    grouped = [i for i in queries.items_of_batch(conn, batch) if i["filename"] != "coffee.png"]
+    gone = next(i for i in grouped if i["filename"] == "kodak-kodim23.jpg")
+    storage.derived_path("thumb", gone["sha256"]).unlink()
+    response, chunks = _streamed(client, f"/batches/{batch}/similarity/export.zip")
+    assert response.is_streamed and response.mimetype == "application/zip"
+    assert "duplicates.zip" in response.headers["Content-Disposition"]
+    bundle = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert bundle.testzip() is None
+    shown = [i for i in grouped if i is not gone]
+    assert sorted(bundle.namelist()) == ["duplicates.html"] + sorted(f"thumbnails/{i['sha256']}.jpg" for i in shown)
+    for item in shown:
+        thumb = storage.derived_path("thumb", item["sha256"])
+        assert bundle.read(f"thumbnails/{item['sha256']}.jpg") == thumb.read_bytes()
+    html = bundle.read("duplicates.html").decode()
+    assert html.count('<img alt="" loading="lazy" src="thumbnails/') == 3 and "data:image" not in html
+    assert "Thumbnails are shown for the first" not in html and "kodak-kodim23.jpg" in html
+    assert html.startswith("<!doctype html>") and html.endswith("</body></html>")

@@ -54,7 +54,7 @@ def owned(world):
     world.client.post(f"/items/{items[2]}/delete")
     entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (items[2],)).fetchone()["id"]
     return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user, "entry_id": entry,
-            "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv"],
+            "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv", "zip"],
             "tier": ["exact", "near"], "token": members.invite(world.conn, archive, None, "viewer", user),
             "filename": ["css/app.css", "js/app.js", "vendor/htmx-2.0.11.min.js"]}
 

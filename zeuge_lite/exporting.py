@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import re
+import time
 import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
@@ -53,6 +54,20 @@ def stream_batch_zip(batch, items, storage):
 
 
 CHUNK_BYTES = 1 << 20
+
+
+def stream_zip(entries):
+    """A ZIP as a stream of byte chunks from (name, byte chunks, deflate) entries, each written as it comes."""
+    sink, made_at = _Chunks(), time.localtime()[:6]  # one tuple for all: zipfile keeps every entry's ZipInfo
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as bundle:
+        for name, chunks, deflate in entries:
+            entry = zipfile.ZipInfo(name, made_at)
+            entry.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with bundle.open(entry, "w", force_zip64=True) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    yield sink.take()
+    yield sink.take()
 
 
 def missing_originals(items, storage):

@@ -47,6 +47,7 @@ class ReportItem:
     item_id: int | None = None      # web exports: the item's id and batch position
     position: int | None = None
     keeper: bool = False            # the suggested keeper of its group (web exports)
+    thumbnail_href: str | None = None  # a thumbnail file the report links, beside it (a report ZIP)
 
 
 @dataclass
@@ -184,14 +185,15 @@ def to_html(report):
     return "".join(html_chunks(report))
 
 
-def html_chunks(report):
+def html_chunks(report, linked=False):
     """to_html's page in chunks: the head before the groups are counted, then the cards as report.groups
-    yields them, then the files not analysed."""
+    yields them, then the files not analysed. linked: every photo shows its thumbnail_href (files beside the
+    page, loaded as they are scrolled to) instead of the first MAX_THUMBNAILS inline."""
     yield _HEAD.format(title=html.escape(report.title))
     t = report.thresholds
     settings = (f"model {html.escape(report.model)}; groups at the “{html.escape(t.level)}” level, visual "
                 f"similarity ≥ {round(t.cosine_similar * 100)} %, near-duplicate hash ≤ {t.hash_near} bits")
-    if _photos(report.groups) > MAX_THUMBNAILS:
+    if not linked and _photos(report.groups) > MAX_THUMBNAILS:
         settings += (f". Thumbnails are shown for the first {MAX_THUMBNAILS:,} photos; later groups list names "
                      f"(duplicates.csv has every one)")
     yield _INTRO.format(made_at=report.made_at, settings=settings, items=report.items, groups=len(report.groups))
@@ -217,7 +219,9 @@ def _group_html(number, group, budget):
 
 def _figure_html(item, budget):
     image = ""
-    if item.thumbnail and budget[0] > 0:
+    if item.thumbnail_href:
+        image = f'<img alt="" loading="lazy" src="{html.escape(item.thumbnail_href)}">'
+    elif item.thumbnail and budget[0] > 0:
         budget[0] -= 1
         image = f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(item.thumbnail).decode()}">'
     where = f", position {item.position}" if item.position else ""
