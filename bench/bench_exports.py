@@ -157,26 +157,31 @@ def memory_kb(pid):
     return found
 
 
-def download(session, path):
-    """(status, seconds to the first body byte, seconds in all, bytes) of one GET, reading in 64 KB blocks."""
+def download(session, path, save_to=None):
+    """(status, seconds to the first body byte, seconds in all, bytes) of one GET, reading in 64 KB blocks
+    (written to save_to if given)."""
     session._drop()
     conn = bench_load.http.client.HTTPConnection("127.0.0.1", session.port, timeout=session.timeout)
     started = time.perf_counter()
     conn.request("GET", path, headers=session._headers(None))
     response = conn.getresponse()
     first, size = None, 0
-    while block := response.read1(1 << 16):
-        if first is None:
-            first = time.perf_counter() - started
-        size += len(block)
+    with open(save_to or os.devnull, "wb") as out:
+        while block := response.read1(1 << 16):
+            if first is None:
+                first = time.perf_counter() - started
+            size += len(block)
+            out.write(block)
     total = time.perf_counter() - started
     conn.close()
     return response.status, first if first is not None else total, total, size
 
 
-def measure_exports(db_path, storage_dir, batch_id, email=EMAIL, exports=EXPORTS, log_dir=None, timeout=600):
-    """Start the Procfile's web line per export against this instance, log in as email, download each export;
-    return [{export, status, first_byte_s, total_s, bytes, rss_before_mb, peak_growth_mb, load}]."""
+def measure_exports(db_path, storage_dir, batch_id, email=EMAIL, exports=EXPORTS, log_dir=None, timeout=600,
+                    save_dir=None):
+    """Start the Procfile's web line per export against this instance, log in as email, download each export
+    (into save_dir if given); return [{export, status, first_byte_s, total_s, bytes, rss_before_mb,
+    peak_growth_mb, peak_reset, load}]."""
     log_dir = Path(log_dir or Path(db_path).parent)
     paths = dict(bench_load.instance_paths(Path(db_path).parent), db=str(db_path), storage=str(storage_dir))
     results = []
@@ -189,7 +194,8 @@ def measure_exports(db_path, storage_dir, batch_id, email=EMAIL, exports=EXPORTS
             pid = web_pid(web)
             reset = reset_peak(pid)
             before = memory_kb(pid)
-            status, first, total, size = download(session, export_path(batch_id, name))
+            status, first, total, size = download(session, export_path(batch_id, name),
+                                                  save_dir and Path(save_dir) / name)
             after = memory_kb(pid)
             session.close()
         finally:
@@ -229,6 +235,7 @@ def main(argv=None):
     parser.add_argument("--exports", nargs="+", default=list(EXPORTS), choices=EXPORTS)
     parser.add_argument("--crowd", type=int, default=0, metavar="SIZE",
                         help="first pair every run of SIZE items in batch order: every item in a group")
+    parser.add_argument("--save", default=None, metavar="DIR", help="keep the downloads in DIR")
     parser.add_argument("--keep-files", action="store_true", help="leave the copy and its files in --workdir")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
@@ -246,7 +253,10 @@ def main(argv=None):
     print(f"instance {paths['db']}: batch {batch}, {items:,} items, {contents:,} contents, {made:,} stand-in files "
           f"linked{crowded}; set up in {time.perf_counter() - started:.0f} s; web: {procfile_commands()['web']}")
     try:
-        measure_exports(paths["db"], paths["storage"], batch, exports=args.exports, log_dir=workdir)
+        if args.save:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+        measure_exports(paths["db"], paths["storage"], batch, exports=args.exports, log_dir=workdir,
+                        save_dir=args.save)
     finally:
         if not args.keep_files:
             shutil.rmtree(paths["storage"], ignore_errors=True)
