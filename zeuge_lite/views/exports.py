@@ -4,7 +4,7 @@ server like every similarity endpoint.
 
 Each is streamed: the first bytes go out before the groups are counted, the groups are turned into report
 groups a page at a time as they are written, so a 100,000-item batch's report is never held whole."""
-from functools import partial
+from functools import cache, partial
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
 from flask_login import login_required
@@ -78,7 +78,7 @@ def batch_report(batch, thresholds, thumbnail=None):
     """The batch's groups (streamed: report.StreamedGroups), keepers, uniqueness and unreadable files as a
     report.Report; thumbnail(member) gives a member's (JPEG bytes, link) for the HTML report."""
     conn, model = get_db(), current_app.config["MODEL"]
-    found = partial(batch_groups, batch, thresholds)  # remembered per batch and sensitivity: cheap to ask again
+    found = cache(partial(batch_groups, batch, thresholds))  # one grouping per report, counted and written alike
     groups = report.StreamedGroups(lambda: (len(found()), sum(len(ids) for _group, ids in found())),
                                    lambda: _report_groups(batch, found(), model, thumbnail or _no_thumbnail))
     errors = [{"path": e["filename"], "error": e["error"]} for e in qs.batch_feature_errors(conn, batch["id"], model)]
