@@ -229,7 +229,7 @@ def _similarity_routes(app):
 def _fill(rule, batch_id, item_id):
     return (rule.rule.replace("<int:batch_id>", str(batch_id)).replace("<int:item_id>", str(item_id))
             .replace("<key>", "1-2")
-            .replace("<any(json, html, csv):fmt>", "json").replace("<any(exact, near):tier>", "exact"))
+            .replace("<any(json, html, csv, zip):fmt>", "zip").replace("<any(exact, near):tier>", "exact"))
 
 
 def test_every_similarity_endpoint_refuses_a_free_archive_on_the_server(app, client, world, conn):

@@ -46,3 +46,27 @@ def test_scan_with_a_missing_model_explains_how_to_fetch_it(runner, tmp_path):
                                  "--model", "clip-vit-b32"])
     assert result.exit_code != 0 and "zeuge model fetch clip-vit-b32" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_report_streams_in_chunks_the_text_it_writes_whole():
+    from zeuge_lite import report
+    from zeuge_lite.similarity.grouping import Thresholds
+    groups = [report.ReportGroup("near", 0.9 - n / 100, "visual", [
+        report.ReportItem(f"=photo-{n}-{m}.jpg", 640, 480, 0.1, 1 + m % 2, b"\xff\xd8jpeg", item_id=n * 10 + m,
+                          position=n * 10 + m, keeper=m == 0) for m in range(3)]) for n in range(400)]
+    whole = report.Report("A batch", "model", Thresholds(), 2000, groups, [{"path": "bad.png", "error": "truncated"}],
+                          [{"path": "b.txt", "reason": "not an image"}], ["blank.png"])
+    made = []
+    streamed = report.StreamedGroups(lambda: (len(groups), 1200), lambda: made.append(1) or iter(groups))
+    lazy = report.Report(whole.title, whole.model, whole.thresholds, whole.items, streamed, whole.errors,
+                         whole.skipped, whole.plain, whole.made_at)
+    for dumps in (json.dumps, lambda o: json.dumps(o, sort_keys=True, separators=(",", ":"))):
+        chunks = list(report.json_chunks(lazy, dumps))
+        assert "".join(chunks) == dumps(report.to_json(whole)) and len(chunks) > 3
+    assert "".join(report.csv_chunks(lazy)) == report.to_csv(whole)
+    made.clear()
+    chunks = report.html_chunks(lazy)
+    first = next(chunks)
+    assert first.startswith("<!doctype html>") and made == []  # the page's head goes out before any group is made
+    rest = list(chunks)
+    assert first + "".join(rest) == report.to_html(whole) and len(rest) > 3 and made == [1]

@@ -54,7 +54,7 @@ def owned(world):
     world.client.post(f"/items/{items[2]}/delete")
     entry = world.conn.execute("SELECT id FROM trash WHERE item_id = ?", (items[2],)).fetchone()["id"]
     return {"archive_id": archive, "batch_id": batch, "item_id": items[0], "user_id": user, "entry_id": entry,
-            "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv"],
+            "key": f"{items[0]}-{items[1]}", "kind": ["thumb", "preview"], "fmt": ["json", "html", "csv", "zip"],
             "tier": ["exact", "near"], "token": members.invite(world.conn, archive, None, "viewer", user),
             "filename": ["css/app.css", "js/app.js", "vendor/htmx-2.0.11.min.js"]}
 
@@ -79,6 +79,7 @@ def test_every_get_route_static_file_fragment_and_error_carries_the_headers(app,
         response = world.client.get(url)
         assert response.status_code < 500, (url, response.status_code)
         assert_secure(response, url)
+        response.close()  # a streamed export ends here, in its own request's context (as a server closes it)
     fragment = world.client.get(f"/batches/{owned['batch_id']}/similarity/groups", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and b"<html" not in fragment.data
     assert_secure(fragment, "fragment")

@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import re
+import time
 import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
@@ -55,10 +56,24 @@ def stream_batch_zip(batch, items, storage):
 CHUNK_BYTES = 1 << 20
 
 
+def stream_zip(entries):
+    """A ZIP as a stream of byte chunks from (name, byte chunks, deflate) entries, each written as it comes."""
+    sink, made_at = _Chunks(), time.localtime()[:6]  # one tuple for all: zipfile keeps every entry's ZipInfo
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as bundle:
+        for name, chunks, deflate in entries:
+            entry = zipfile.ZipInfo(name, made_at)
+            entry.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            with bundle.open(entry, "w", force_zip64=True) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    yield sink.take()
+    yield sink.take()
+
+
 def missing_originals(items, storage):
     """File names of the items whose stored original is gone: checked before a ZIP starts, since a stream that
     fails half-way leaves a broken file behind."""
-    return [item["filename"] for item in items if not storage.original_path(item["sha256"], item["ext"]).exists()]
+    return [item["filename"] for item in items if not storage.has_original(item["sha256"], item["ext"])]
 
 
 class _Chunks(io.RawIOBase):
@@ -67,18 +82,19 @@ class _Chunks(io.RawIOBase):
 
     def __init__(self):
         super().__init__()
-        self._parts = []
+        self._buffer = bytearray()  # not a list of parts: the central directory comes in 3 writes an entry
 
     def writable(self):
         return True
 
     def write(self, data):
-        self._parts.append(bytes(data))
+        self._buffer += data
         return len(data)
 
     def take(self):
         """The bytes written since the last take."""
-        data, self._parts = b"".join(self._parts), []
+        data = bytes(self._buffer)
+        self._buffer.clear()
         return data
 
 

@@ -243,6 +243,12 @@ def iter_items_of_batch(conn, batch_id):
     return conn.execute(ITEM_SELECT + "WHERE i.batch_id = ? ORDER BY i.position, i.id", (batch_id,))
 
 
+def iter_originals_of_batch(conn, batch_id):
+    """(filename, sha256, ext) of a batch's items in batch order, as a cursor: what a ZIP's check needs only."""
+    return conn.execute("SELECT i.filename, f.sha256, f.ext FROM items i JOIN files f ON f.sha256 = i.sha256 "
+                        "WHERE i.batch_id = ? ORDER BY i.position, i.id", (batch_id,))
+
+
 def count_items(conn, batch_id):
     """How many items a batch holds."""
     return conn.execute("SELECT count(*) FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]

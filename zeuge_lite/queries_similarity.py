@@ -388,6 +388,12 @@ def batch_scores(conn, batch_id, model):
                              "WHERE i.batch_id = ? AND s.model = ?", (batch_id, model)).fetchall())
 
 
+def item_scores(conn, model, item_ids):
+    """{item id: uniqueness} for these items' scores (a page of an export, not the whole batch)."""
+    return dict(conn.execute("SELECT item_id, uniqueness FROM item_scores WHERE model = ? AND item_id IN "
+                             "(SELECT value FROM json_each(?))", (model, json.dumps(list(item_ids)))).fetchall())
+
+
 def uniqueness_counts(conn, batch_id, model, bins):
     """How many of a batch's scored items fall in each of `bins` equal uniqueness bins over 0..1."""
     counts = [0] * bins

@@ -251,7 +251,7 @@ def export_zip(batch_id):
     """Download the originals in batch order with a CSV and JSON manifest."""
     batch = batch_or_404(batch_id)
     conn, files = get_db(), storage()
-    missing = exporting.missing_originals(queries.iter_items_of_batch(conn, batch_id), files)
+    missing = exporting.missing_originals(queries.iter_originals_of_batch(conn, batch_id), files)
     if missing:
         abort(409, f"{plural(len(missing), 'original')} of this batch cannot be read (first: “{missing[0]}”), so "
                    "no ZIP was made. The server's administrator can run `flask zeuge check`.")
