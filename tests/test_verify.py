@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
+from zeuge_lite.similarity import verify
 from zeuge_lite.similarity.verify import PageFeatures, page_features, verify_pair
 
 WORDS = ("archive letter account order received invoice parcel meeting council board committee minutes "
@@ -152,6 +153,21 @@ def test_a_cropped_toned_photo_rescan_verifies():
     result = verify_pair(page_features(original), page_features(copy))
     assert result.verified, result.reason
     assert result.inliers >= 50
+
+
+def test_a_quick_match_just_short_of_the_gate_is_redone_on_all_points(monkeypatch):
+    """The strongest points of a crop and of its original overlap little: a quick match a few inliers short of
+    the gate gets the full match instead of a refusal."""
+    original = photo(3)
+    copy = rescan(original.crop((60, 40, 760, 580)).convert("L").convert("RGB"), angle=-2.0, scale=0.8,
+                  contrast=0.8)
+    a, b = page_features(original), page_features(copy)
+    monkeypatch.setattr(verify, "QUICK_POINTS", 10)  # so few points that this true pair's quick match falls short
+    quick = verify._fit(a.points[:10], a.descriptors[:10], b.points[:10], b.descriptors[:10])[0]
+    assert verify.QUICK_RETRY_INLIERS <= quick < verify.QUICK_MIN_INLIERS
+    assert verify_pair(a, b).verified
+    monkeypatch.setattr(verify, "QUICK_RETRY_INLIERS", verify.QUICK_MIN_INLIERS)  # without the retry
+    assert not verify_pair(a, b).verified
 
 
 def test_blank_and_tiny_images_do_not_verify_or_crash():

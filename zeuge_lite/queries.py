@@ -1,5 +1,7 @@
 """All SQL of the app: plain functions taking the connection first. No Flask here."""
 
+import json
+
 ITEM_FIELDS = ("title", "date", "description", "creator", "contributor", "rights", "subject",
                "accession_number")
 
@@ -270,14 +272,14 @@ def items_by_ids(conn, batch_id, item_ids):
     item_ids = list(item_ids)
     if not item_ids:
         return []
-    marks = ",".join("?" * len(item_ids))
+    ids = json.dumps(item_ids)  # one parameter, however large the group (SQLite allows 32,766 of them)
     if positions_are_dense(conn, batch_id):  # a position is then its place: no numbering of the whole batch
         return [dict(row) for row in conn.execute(
-            ITEM_COLUMNS + ", i.position AS position_number FROM items i " + ITEM_JOINS
-            + f"WHERE i.batch_id = ? AND i.id IN ({marks}) ORDER BY i.position", [batch_id, *item_ids])]
+            ITEM_COLUMNS + ", i.position AS position_number FROM json_each(?) j CROSS JOIN items i ON i.id = j.value "
+            + ITEM_JOINS + "WHERE i.batch_id = ? ORDER BY i.position", [ids, batch_id])]
     return [dict(row) for row in conn.execute(
         _NUMBERED + ITEM_COLUMNS + ", n.position_number FROM numbered n JOIN items i ON i.id = n.id "
-        + ITEM_JOINS + f"WHERE n.id IN ({marks}) ORDER BY n.position_number", [batch_id, *item_ids])]
+        + ITEM_JOINS + "WHERE n.id IN (SELECT value FROM json_each(?)) ORDER BY n.position_number", [batch_id, ids])]
 
 
 def item_in_archive(conn, archive_id, item_id):

@@ -334,9 +334,9 @@ def groups_generation(conn, batch_id):
 
 def pairs_among(conn, model, item_ids):
     """Stored pairs whose both items are among item_ids (an expanded card's members), with their shas."""
-    marks = ",".join("?" * len(item_ids))
-    return conn.execute(_PAIR_SELECT + f"WHERE p.model = ? AND p.a_item IN ({marks}) AND p.b_item IN ({marks})",
-                        [model, *item_ids, *item_ids]).fetchall()
+    ids = json.dumps(list(item_ids))  # one parameter, however large the group
+    return conn.execute(_PAIR_SELECT + "WHERE p.model = ? AND p.a_item IN (SELECT value FROM json_each(?)) "
+                        "AND p.b_item IN (SELECT value FROM json_each(?))", [model, ids, ids]).fetchall()
 
 
 def page_records(conn, shas, version):

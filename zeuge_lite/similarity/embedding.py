@@ -213,7 +213,6 @@ def stored_views(blob, dim, view_bytes=STORED_VIEW_BYTES, dtype=np.float32):
     return np.concatenate([vectors, np.repeat(vectors[-1:], VIEWS - len(vectors), axis=0)])
 
 
-
 def stored_views_many(blobs, dim, view_bytes, dtype=np.float32):
     """len(blobs) x VIEWS x dim views of stored blobs (view_bytes: each blob's), as stored_views gives them one
     by one: blobs of one width and view count are read in one piece (a batch of 2,000 one by one costs 60 ms)."""

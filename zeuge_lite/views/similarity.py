@@ -151,8 +151,3 @@ def batch_overview(batch, thresholds):
 def cards_of(batch, found):
     """Group cards for some of a batch's groups."""
     return review.cards(get_db(), batch["id"], found)
-
-
-def batch_cards(batch, thresholds):
-    """Every group card of a batch (exports)."""
-    return cards_of(batch, batch_groups(batch, thresholds))
