@@ -1,9 +1,16 @@
 """Scale (issue 10): comparison + grouping of one batch of 10,000 and 100,000 items, the worker's peak RSS, and
 database bytes per item. Figures, not tests.
 
-    .venv/bin/python bench/bench_scale.py                  # 10,000 and 100,000 items
+    .venv/bin/python bench/bench_scale.py                  # every figure of issue 10 (below), about 25 minutes
+    .venv/bin/python bench/bench_scale.py --scale-only     # comparison, memory and storage at 10,000 and 100,000
     .venv/bin/python bench/bench_scale.py 10000 --keep DIR  # one size; keep the instance in DIR
     .venv/bin/python bench/bench_scale.py --recall           # reduced views against full ones, real photos
+
+After the comparison of the 100,000-item batch, the same instance is served by the Procfile's web line for
+the pages (bench_pages.measure_pages; also an archive of 100 batches x 1,000) and the exports
+(bench_exports.measure_exports, on a copy with stand-in files); then bench_app_vs_scan.py (cold analysis
+through the app against `flask zeuge scan`, one run) and bench_load.py --uploads 2000 (uploads while a run is
+active) run as they are, each in its own process.
 
 Features are synthetic and go in through the project's own functions (upsert_file, add_item, save_features):
 random unit vectors (1,280-d, as the default model) and random pHashes, with planted clusters of three
@@ -22,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from zeuge_lite import analysis, queries  # noqa: E402
 from zeuge_lite import queries_similarity as qs  # noqa: E402
@@ -145,8 +153,8 @@ def gemm_gflops():
     return 3 * 2 * 4096 * 4096 * 1280 / (time.perf_counter() - started) / 1e9
 
 
-def run_size(n, keep=None):
-    """Build, compare + group in a fresh process, report."""
+def run_size(n, keep=None, app_figures=False):
+    """Build, compare + group in a fresh process, report; then, if asked, the pages and exports of the batch."""
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="zeuge-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"scale-{n}.sqlite3"
@@ -170,8 +178,45 @@ def run_size(n, keep=None):
     print(f"  database: {size / n / 1024:.1f} KB per item after comparing ({before / n / 1024:.1f} KB before); "
           f"data per item in the largest tables: " + ", ".join(f"{name} {per_item / 1024:.2f} KB"
                                                               for name, per_item in parts))
+    if app_figures:
+        pages_and_exports(path, batch, workdir)
     if not keep:
         shutil.rmtree(workdir)
+
+
+def pages_and_exports(path, batch, workdir):
+    """The compared batch's pages and exports through the Procfile's web line, and the pages of an archive of
+    100 batches x 1,000 (built in workdir)."""
+    import bench_exports
+    import bench_pages
+    bench_pages.prepare(path)
+    bench_pages.measure_pages(path, batch_id=batch, label=f"pages: one batch of {count_items(path, batch):,} items")
+    archive, middle = bench_pages.instance(workdir, "archive")
+    bench_pages.measure_pages(archive, batch_id=middle, archive_scope=True,
+                              label="pages: an archive of 100 batches x 1,000, batch of the middle")
+    print("  exports of the batch (the web line restarted per export; peak RSS growth of the web process):")
+    bench_exports.main(["--db", str(path), "--batch", str(batch), "--workdir", str(workdir / "exports")])
+
+
+def count_items(path, batch):
+    """How many items the batch holds."""
+    conn = connect(path)
+    try:
+        return queries.count_items(conn, batch)
+    finally:
+        conn.close()
+
+
+def other_benches():
+    """bench_app_vs_scan.py and bench_load.py --uploads 2000 as they are, each in its own process."""
+    here = Path(__file__).resolve().parent
+    uploads = ["--uploads", "2000", "--live-items", "2000"]
+    for title, command in (("cold analysis: the app's run against `flask zeuge scan`, one run",
+                            [sys.executable, str(here / "bench_app_vs_scan.py")]),
+                           ("uploads of 2,000 photos while a run is active",
+                            [sys.executable, str(here / "bench_load.py"), *uploads])):
+        print(f"== {title}", flush=True)
+        subprocess.run(command, check=False)
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "photos"
@@ -221,9 +266,12 @@ def main():
         path, batch = sys.argv[sys.argv.index("--job") + 1:][:2]
         return job(path, int(batch))
     keep = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
-    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()] or [10_000, 100_000]
-    for n in sizes:
-        run_size(n, keep)
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    everything = not sizes and "--scale-only" not in sys.argv
+    for n in sizes or [10_000, 100_000]:
+        run_size(n, keep, app_figures=everything and n == 100_000)
+    if everything:
+        other_benches()
 
 
 if __name__ == "__main__":
