@@ -192,6 +192,23 @@ def test_the_body_screen_passes_rescans_turned_or_mirrored_and_refuses_a_photo(l
     assert screen_text_pairs({}, []) == {}
 
 
+@pytest.mark.parametrize("points", [250, 300, 350, 400])
+def test_the_body_screen_finds_a_rescan_whose_matches_are_mostly_wrong(letters, monkeypatch, points):
+    """A re-scan's body matches are 10-15 % right: the screen's similarity fit finds them at every point count
+    (a full affine's three-point draws missed them at 250 and 350 points: 0 and 4 inliers)."""
+    from zeuge_lite.similarity.verify import SCREEN_MIN_INLIERS, screen_text_pairs
+    found = {"1": page_features(letters[1]),
+             "1 rescan": page_features(Image.open(io.BytesIO(_jpeg(rescan(letters[1]), 80))))}
+    monkeypatch.setattr(verify, "SCREEN_POINTS", points)
+    assert screen_text_pairs(found, [("1", "1 rescan")])[("1", "1 rescan")] >= SCREEN_MIN_INLIERS
+
+
+def _jpeg(image, quality):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def test_the_body_screen_split_into_tasks_gives_what_it_gives_whole(letters, records):
     from zeuge_lite.similarity.verify import screen_task, screen_tasks, screen_text_pairs
     found = {str(n): record for n, record in records.items()}

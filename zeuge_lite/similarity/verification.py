@@ -16,7 +16,7 @@ from zeuge_lite.similarity.verify import (
 
 # Bump when page_features or verify_pair change what they decide: cached records and results of another
 # version are then ignored (and recomputed when needed).
-VERSION = 2  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection)
+VERSION = 3  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection); 3: similarity screen
 # Photo pairs in this cosine band that the hash does not settle are verified: below it no link is possible
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
