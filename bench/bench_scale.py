@@ -5,6 +5,7 @@ database bytes per item. Figures, not tests.
     .venv/bin/python bench/bench_scale.py --scale-only     # comparison, memory and storage at 10,000 and 100,000
     .venv/bin/python bench/bench_scale.py 10000 --keep DIR  # one size; keep the instance in DIR
     .venv/bin/python bench/bench_scale.py --recall           # reduced views against full ones, real photos
+    .venv/bin/python bench/bench_scale.py 100000 --crowd 11  # a crowded batch: clusters of 11 alike items
 
 After the comparison of the 100,000-item batch, the same instance is served by the Procfile's web line for
 the pages (bench_pages.measure_pages; also an archive of 100 batches x 1,000) and the exports
@@ -72,8 +73,9 @@ def copy_of(rng, views, hashes):
     return moved, rng.integers(0, 2**63, size=8, dtype=np.int64).astype(np.uint64)
 
 
-def build(path, n, seed=10):
-    """A database with one archive and one batch of n analysed items; returns the batch id."""
+def build(path, n, seed=10, cluster=3, every=CLUSTER_EVERY):
+    """A database with one archive and one batch of n analysed items; returns the batch id. Every `every` items
+    an original and cluster - 1 copies of it (--crowd N: clusters of N, every item in one)."""
     rng, spec = np.random.default_rng(seed), MODELS[MODEL]
     conn = connect(path)
     migrate(conn)
@@ -84,8 +86,9 @@ def build(path, n, seed=10):
         views = synthetic_views(rng, min(CHUNK, n - start), spec.dim)
         hashes = rng.integers(0, 2**63, size=(len(views), 8), dtype=np.int64).astype(np.uint64)
         for i in range(len(views)):
-            if (start + i) % CLUSTER_EVERY in (1, 2) and i >= (start + i) % CLUSTER_EVERY:
-                original = i - (start + i) % CLUSTER_EVERY
+            offset = (start + i) % every
+            if 0 < offset < cluster and i >= offset:
+                original = i - offset
                 views[i], hashes[i] = copy_of(rng, views[original], hashes[original])
         with transaction(conn):
             for i, (item_views, item_hashes) in enumerate(zip(views, hashes)):
@@ -153,15 +156,16 @@ def gemm_gflops():
     return 3 * 2 * 4096 * 4096 * 1280 / (time.perf_counter() - started) / 1e9
 
 
-def run_size(n, keep=None, app_figures=False):
+def run_size(n, keep=None, app_figures=False, crowd=None):
     """Build, compare + group in a fresh process, report; then, if asked, the pages and exports of the batch."""
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="zeuge-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"scale-{n}.sqlite3"
     path.unlink(missing_ok=True)
     started = time.perf_counter()
-    batch = build(path, n)
-    print(f"== {n:,} items: built in {time.perf_counter() - started:.0f} s")
+    batch = build(path, n, cluster=crowd, every=crowd) if crowd else build(path, n)
+    shape = f" in clusters of {crowd}" if crowd else ""
+    print(f"== {n:,} items{shape}: built in {time.perf_counter() - started:.0f} s")
     before, _parts = storage(path, n)
     out = subprocess.run([sys.executable, __file__, "--job", str(path), str(batch)], capture_output=True, text=True)
     if out.returncode:
@@ -266,10 +270,11 @@ def main():
         path, batch = sys.argv[sys.argv.index("--job") + 1:][:2]
         return job(path, int(batch))
     keep = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
-    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
-    everything = not sizes and "--scale-only" not in sys.argv
+    crowd = int(sys.argv[sys.argv.index("--crowd") + 1]) if "--crowd" in sys.argv else None
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit() and a != str(crowd)]
+    everything = not sizes and "--scale-only" not in sys.argv and not crowd
     for n in sizes or [10_000, 100_000]:
-        run_size(n, keep, app_figures=everything and n == 100_000)
+        run_size(n, keep, app_figures=everything and n == 100_000, crowd=crowd)
     if everything:
         other_benches()
 
