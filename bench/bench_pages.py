@@ -47,7 +47,6 @@ def build_archive(path, batches=ARCHIVE_BATCHES, size=ARCHIVE_BATCH_SIZE, seed=1
     from zeuge_lite import queries_similarity as qs
     from zeuge_lite.db import connect, migrate, transaction
     from zeuge_lite.similarity.embedding import MODELS
-    from zeuge_lite.similarity.features import Features
     rng, spec = np.random.default_rng(seed), MODELS[bench_scale.MODEL]
     conn = connect(path)
     migrate(conn)
@@ -64,14 +63,8 @@ def build_archive(path, batches=ARCHIVE_BATCHES, size=ARCHIVE_BATCH_SIZE, seed=1
                 views[i], hashes[i] = bench_scale.copy_of(rng, views[original], hashes[original])
         with transaction(conn):
             batch = queries.create_batch(conn, archive, f"batch {number + 1:03d}")
-            for i, (item_views, item_hashes) in enumerate(zip(views, hashes)):
-                sha = f"{number * size + i:064x}"
-                queries.upsert_file(conn, {"sha256": sha, "size": 1, "ext": "jpg", "format": "JPEG", "mode": "RGB",
-                                           "bit_depth": 8, "width": 640, "height": 480, "dpi": None, "frames": 1,
-                                           "taken_at": None, "camera": None, "orientation": None,
-                                           "sharpness": None})
-                queries.add_item(conn, batch, sha, f"b{number + 1:03d}-{i:04d}.jpg", None)
-                qs.save_features(conn, spec, sha, Features(640, 480, item_hashes, item_views))
+            bench_scale.add_items(conn, spec, batch, number * size, views, hashes,
+                                  lambda i, number=number: f"b{number + 1:03d}-{i:04d}.jpg")
         ids.append(batch)
     for batch in ids:
         analysis_compare(conn, batch)

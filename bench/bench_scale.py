@@ -91,16 +91,21 @@ def build(path, n, seed=10, cluster=3, every=CLUSTER_EVERY):
                 original = i - offset
                 views[i], hashes[i] = copy_of(rng, views[original], hashes[original])
         with transaction(conn):
-            for i, (item_views, item_hashes) in enumerate(zip(views, hashes)):
-                sha = f"{start + i:064x}"
-                queries.upsert_file(conn, {"sha256": sha, "size": 1, "ext": "jpg", "format": "JPEG", "mode": "RGB",
-                                           "bit_depth": 8, "width": 640, "height": 480, "dpi": None, "frames": 1,
-                                           "taken_at": None, "camera": None, "orientation": None,
-                                           "sharpness": None})
-                queries.add_item(conn, batch, sha, f"{start + i:06d}.jpg", None)
-                qs.save_features(conn, spec, sha, Features(640, 480, item_hashes, item_views))
+            add_items(conn, spec, batch, start, views, hashes, lambda i, start=start: f"{start + i:06d}.jpg")
     conn.close()
     return batch
+
+
+def add_items(conn, spec, batch, first, views, hashes, name):
+    """Synthetic analysed items through the project's functions: contents numbered from `first`, the i-th
+    named name(i)."""
+    for i, (item_views, item_hashes) in enumerate(zip(views, hashes)):
+        sha = f"{first + i:064x}"
+        queries.upsert_file(conn, {"sha256": sha, "size": 1, "ext": "jpg", "format": "JPEG", "mode": "RGB",
+                                   "bit_depth": 8, "width": 640, "height": 480, "dpi": None, "frames": 1,
+                                   "taken_at": None, "camera": None, "orientation": None, "sharpness": None})
+        queries.add_item(conn, batch, sha, name(i), None)
+        qs.save_features(conn, spec, sha, Features(640, 480, item_hashes, item_views))
 
 
 def job(path, batch):

@@ -8,7 +8,7 @@ import zipfile
 
 from zeuge_lite.filenames import MAX_NAME_BYTES, clean_filename
 from zeuge_lite.queries import ITEM_FIELDS
-from zeuge_lite.report import csv_cells
+from zeuge_lite.report import csv_cells, drain
 from zeuge_lite.security import original_name
 
 MANIFEST_TECH_FIELDS = ("sha256", "format", "width", "height", "orientation", "size", "taken_at", "camera")
@@ -115,17 +115,10 @@ def _csv_lines(items):
             writer = csv.DictWriter(buffer, fieldnames=list(row))
             writer.writeheader()
         writer.writerow(csv_cells(row))
-        yield _drain(buffer)
+        yield drain(buffer)
     if writer is None:  # an empty batch: the header alone
         csv.writer(buffer).writerow(["position", "file"])
-        yield _drain(buffer)
-
-
-def _drain(buffer):
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+        yield drain(buffer)
 
 
 def _json_lines(batch, items):

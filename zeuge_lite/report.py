@@ -156,7 +156,7 @@ def csv_chunks(report):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["group", "item_id", "path", "score", "tier", "suggested_keeper"])
-    yield _drain(buffer)
+    yield drain(buffer)
     yield from _joined(_csv_rows(writer, buffer, report.groups))
 
 
@@ -165,10 +165,11 @@ def _csv_rows(writer, buffer, groups):
         for item in group.items:
             writer.writerow(csv_cells([number, item.item_id if item.item_id is not None else "", item.path,
                                        group.score, group.kind, "yes" if item.keeper else ""]))
-        yield _drain(buffer)
+        yield drain(buffer)
 
 
-def _drain(buffer):
+def drain(buffer):
+    """What was written to a StringIO since the last drain (a CSV writer's rows, streamed)."""
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
