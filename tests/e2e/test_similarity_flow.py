@@ -2,6 +2,7 @@
 near-duplicates; with the in-process worker of `flask run` and with a real huey_consumer process, including
 a consumer killed mid-run."""
 import os
+import re
 import signal
 
 import pytest
@@ -52,7 +53,9 @@ def test_run_analysis_on_the_demo(tmp_path, page, worker):
     try:
         _open_similarity_tab(page, url)
         page.click("#run-analysis")
-        expect(page.locator("#analysis")).to_contain_text("of 20 photos")
+        # Progress ("n of 20 photos") or, when the 20 photos took less than the first poll, the finished run: on a
+        # fast machine the in-process run ended before the page asked (a fresh-clone CI run failed so).
+        expect(page.locator("#analysis")).to_contain_text(re.compile(r"of 20 photos|20 photos new in this batch"))
         screenshot(page, f"10-similarity-progress-{worker}")
         page.click("text=2. Items")  # leave and come back: the same run is shown
         page.click("text=3. Similarity")
