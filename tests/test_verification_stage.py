@@ -51,6 +51,20 @@ def test_pages_and_uncertain_photo_pairs_are_checked_settled_ones_are_not():
     assert not needs_check(Pair(1, 2, 0.58, 20, False), photo)
 
 
+def test_paper_without_text_beside_a_photo_is_checked_as_a_photo_pair(letter_files):
+    photo, paper, page = verification.NOT_PAPER, verification.PAPER_NO_TEXT, verification.PAGE
+    low, band = Pair(0, 1, 0.60, 20, False), Pair(0, 1, 0.70, 20, False)
+    assert not needs_check(low, [paper, photo]) and needs_check(band, [paper, photo])
+    assert needs_check(low, [page, photo]) and needs_check(low, [paper, paper]) and needs_check(low, [paper, page])
+    assert not needs_check(Pair(0, 1, 0.95, 2, False), [photo, paper])  # the hash settles it, as for photos
+    letter = letter_files["letter-1.png"]
+    assert verification.first_pass_hint(True, page_record(letter, 10**8)) == page
+    plain_print = _jpeg(Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("L").convert("RGB"))
+    assert verification.first_pass_hint(True, page_record(plain_print, 10**8)) == paper
+    assert verification.first_pass_hint(True) == page  # no record read: it may be a page
+    assert verification.first_pass_hint(False, page_record(letter, 10**8)) == photo
+
+
 def test_cached_results_are_used_without_asking_for_records():
     pairs = [Pair(0, 1, 0.80, 20, False)]
 

@@ -15,7 +15,7 @@ from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, 
                                             view_similarity)
 from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views, view_dtype
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files, run_checks
-from zeuge_lite.similarity.verification import VERSION, Check, verify_candidates
+from zeuge_lite.similarity.verification import PAGE, VERSION, Check, verify_candidates
 
 PROGRESS_EVERY_S = 0.5
 MAX_KNN = 4096  # sqlite-vec's largest k
@@ -183,7 +183,7 @@ def load_batch_features(conn, batch_id, model):
             hashes[index] = np.frombuffer(row["hashes"], dtype=np.uint64)
             ids.append(row["id"])
             shas.append(row["sha256"])
-            hints.append(row["page_hint"] is None or bool(row["page_hint"]))  # unknown (older features): a page
+            hints.append(PAGE if row["page_hint"] is None else row["page_hint"])  # unknown (older features): a page
             yield index, stored_views(row["views"], dim, row["view_bytes"], dtype)
     views = gather_views(n, dim, views_of_rows())
     count = len(ids)

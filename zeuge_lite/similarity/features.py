@@ -28,7 +28,7 @@ class Features:
     hashes: np.ndarray   # 8 uint64: upright, turns, mirrors
     vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
-    page_hint: bool = False  # may be a page of text: its candidate pairs are verified (verify.looks_like_paper)
+    page_hint: int = 0  # 1: may be a page of text (verify.looks_like_paper); see verification.first_pass_hint
     pages: int = 1  # pages or frames the file holds; the first is the one compared
     plain: bool = False  # a blank or plain page (similarity/plain.py): never joined by hash or embedding alone
     record: bytes | None = None  # its verification record, when the worker made it from the same file (pages)
@@ -42,7 +42,7 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
     vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
-    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, looks_like_paper(rgb),
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, int(looks_like_paper(rgb)),
                     frame_count(image), is_plain(rgb))
 
 

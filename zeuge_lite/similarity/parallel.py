@@ -12,7 +12,7 @@ import cv2
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import get_embedder
 from zeuge_lite.similarity.features import extract_features
-from zeuge_lite.similarity.verification import page_record
+from zeuge_lite.similarity.verification import first_pass_hint, page_record
 from zeuge_lite.storage import sha256_hex
 
 CHUNK = 8
@@ -55,6 +55,7 @@ def analyse_file(path):
         features = extract_features(data, embedder, _settings["max_pixels"], _settings["thumbnail_side"])
         if features.page_hint:  # every candidate pair of a page is verified: make its record while the file is here
             features.record = page_record(data, _settings["max_pixels"])
+            features.page_hint = first_pass_hint(True, features.record)
     except ImageRejected as exc:
         return path, _content_hash(data), None, str(exc)
     return path, _content_hash(data), features, None

@@ -21,6 +21,10 @@ VERSION = 3  # 2: mirror descriptors at the mirrored keypoints (no second ORB de
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
 HASH_SETTLED = 8  # pHash bits within which a photo pair is a near-duplicate without further checks
+# What the first pass says of an image (verify_candidates' hints, stored as features.page_hint): a photo; paper
+# that may be a page of text (or was analysed before its record was read at once); paper whose record found
+# no page of text (a print on white, a bright photo). Any pair of two papers is judged as pages of text.
+NOT_PAPER, PAGE, PAPER_NO_TEXT = 0, 1, 2
 CHECKS_PER_TASK = 16  # pairs matched per task when a runner spreads the full checks over processes
 SCREEN_PAIRS_PER_TASK, SCREEN_TASKS = 500, 8  # the body screen is split when it has this many pairs per task
 
@@ -39,11 +43,24 @@ def page_record(data, max_pixels):
     return page_features(decode_rgb(open_image(data, max_pixels), MAX_SIDE)).to_bytes()
 
 
+def first_pass_hint(looks_like_paper, record=None):
+    """The hint (NOT_PAPER, PAGE, PAPER_NO_TEXT) of an image from the first pass: whether it looks like paper,
+    and its verification record (bytes) when one was made from the same file."""
+    if not looks_like_paper:
+        return NOT_PAPER
+    if record is None:
+        return PAGE
+    return PAGE if PageFeatures.from_bytes(record).is_text_page else PAPER_NO_TEXT
+
+
 def needs_check(pair, hints):
-    """Whether a candidate pair goes to verification: any pair with a possible page, uncertain photo pairs."""
+    """Whether a candidate pair goes to verification: any pair with a possible page of text or of two papers,
+    uncertain photo pairs. (A paper without text beside a photo is a photo pair: outside the uncertain band no
+    check could change how it groups.)"""
     if pair.same_file:
         return False
-    if hints[pair.a] or hints[pair.b]:
+    a, b = hints[pair.a], hints[pair.b]
+    if PAGE in (a, b) or (a and b):
         return True
     return UNCERTAIN_COSINE[0] <= pair.cosine < UNCERTAIN_COSINE[1] and pair.hash_distance > HASH_SETTLED
 
