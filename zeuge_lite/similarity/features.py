@@ -3,6 +3,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from zeuge_lite.similarity.decode import (
     decode_rgb,
@@ -47,8 +48,9 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
 
 
 def _jpeg_thumbnail(rgb, side):
-    small = rgb.copy()
-    small.thumbnail((side, side))
+    scale = min(1.0, side / max(rgb.size))
+    size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    small = rgb.resize(size, Image.Resampling.BOX) if size != rgb.size else rgb  # an area average: about 2x smaller
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=80)
     return buffer.getvalue()

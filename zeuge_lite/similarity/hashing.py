@@ -17,15 +17,23 @@ def dihedral_phashes(rgb, gray=None):
     """Eight 64-bit pHashes (upright, turned 90/180/270, and the mirrors of those) as uint64; pass the
     hash_input of rgb as gray when it is already at hand."""
     gray = hash_input(rgb) if gray is None else gray
-    variants = [np.rot90(gray, k) for k in range(4)]
-    variants += [np.fliplr(v) for v in variants]
-    return np.array([_phash_bits(v) for v in variants], dtype=np.uint64)
+    low = _low_dct(gray)
+    turned = [low, low.T * _SIGNS[:, None], low * _SIGNS[:, None] * _SIGNS, low.T * _SIGNS]  # np.rot90 by k
+    return np.array([_bits(block) for block in turned + [block * _SIGNS for block in turned]], dtype=np.uint64)
 
 
-def _phash_bits(pixels):
-    """imagehash.phash's DCT and median rule, on an already reduced array (one resize for eight variants)."""
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
-    low = dct[:8, :8]
+# Turning or mirroring the input only transposes the DCT or flips the signs of its odd rows or columns: one DCT
+# gives all eight variants' low frequencies (a reversed row's coefficient k is (-1)^k times the original's).
+_SIGNS = (-1.0) ** np.arange(8)
+
+
+def _low_dct(pixels):
+    """The 8 x 8 lowest frequencies of imagehash.phash's DCT, on an already reduced array."""
+    return scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:8, :8]
+
+
+def _bits(low):
+    """imagehash.phash's median rule as a 64-bit integer."""
     bits = (low > np.median(low)).flatten()
     return int(np.packbits(bits).view(">u8")[0])
 
