@@ -122,10 +122,11 @@ def preprocess(spec, images, turns=(0,)):
     gain, offset = 1.0 / (spec.scale * std), -np.array(spec.mean, dtype=np.float32) / std
     size = spec.input_size
     batch = np.empty((len(images) * len(turns), 3, size, size), np.float32)
-    for n, (image, turn) in enumerate((image, turn) for image in images for turn in turns):
-        if n % len(turns) == 0:
-            pixels = np.asarray(_resize(spec, image))
-        np.copyto(batch[n], np.rot90(pixels, turn).transpose(2, 0, 1), casting="unsafe")
+    rows = iter(batch)
+    for image in images:
+        pixels = np.asarray(_resize(spec, image))
+        for turn in turns:
+            np.copyto(next(rows), np.rot90(pixels, turn).transpose(2, 0, 1), casting="unsafe")
     batch *= gain[:, None, None]  # in place: the same float32 operations, in the same order, as per image
     batch += offset[:, None, None]
     return batch
