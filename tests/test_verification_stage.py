@@ -65,6 +65,23 @@ def test_paper_without_text_beside_a_photo_is_checked_as_a_photo_pair(letter_fil
     assert verification.first_pass_hint(False, page_record(letter, 10**8)) == photo
 
 
+def test_records_are_asked_for_with_each_contents_first_pass_hint():
+    photo, page = verification.NOT_PAPER, verification.PAGE
+    asked = []
+    pairs = [Pair(0, 1, 0.70, 20, False), Pair(1, 2, 0.70, 20, False)]
+    verify_candidates(pairs, ["c", "a", "b"], [photo, page, photo], lambda wanted: asked.append(wanted) or {},
+                      lambda keys: {})
+    assert asked == [{"a": page, "b": photo, "c": photo}] and list(asked[0]) == ["a", "b", "c"]
+
+
+def test_a_photo_record_is_smaller_than_a_page_record():
+    big = _jpeg(Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB").resize((1536, 1024)))
+    photo = verification.PageFeatures.from_bytes(page_record(big, 10**8, verification.NOT_PAPER))
+    page = verification.PageFeatures.from_bytes(page_record(big, 10**8))
+    assert (photo.width, page.width) == (verification.PHOTO_SIDE, verification.MAX_SIDE)
+    assert len(photo.descriptors) <= verification.PHOTO_FEATURES < len(page.descriptors)
+
+
 def test_cached_results_are_used_without_asking_for_records():
     pairs = [Pair(0, 1, 0.80, 20, False)]
 
@@ -154,7 +171,8 @@ def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
     assert records == 4 and checks >= 5
     decoded = []
     real = analysis.record_files
-    monkeypatch.setattr(analysis, "record_files", lambda paths, *a, **k: decoded.extend(paths) or real(paths, *a, **k))
+    monkeypatch.setattr(analysis, "record_files",
+                        lambda wanted, *a, **k: decoded.extend(wanted) or real(wanted, *a, **k))
     world.upload(batch, ("letter-2-copy.jpg", _jpeg(rescan(letter(2), seed=5), 80)))
     client.post(f"/batches/{batch}/similarity/run")
     assert decoded == []  # the new page got its record in the first pass (same file); the others are cached

@@ -195,13 +195,13 @@ def stored_records(conn, storage, settings, progress=None):
     """records_for for the verification stage: cached records, the rest decoded from the originals and cached;
     progress(stage, done, total) hears of each one decoded."""
     def records_for(shas):
-        found = qs.page_records(conn, shas, VERSION)
+        found = qs.page_records(conn, list(shas), VERSION)
         exts = qs.file_exts(conn, [sha for sha in shas if sha not in found])
-        paths = [storage.original_path(sha, ext) for sha, ext in exts.items()]
+        wanted = [(storage.original_path(sha, ext), shas[sha]) for sha, ext in exts.items()]
         for done, (path, record, _error) in enumerate(
-                record_files(paths, settings.max_pixels, settings.workers or None), start=1):
+                record_files(wanted, settings.max_pixels, settings.workers or None), start=1):
             if progress:
-                progress("reading details for verification", done, len(paths))
+                progress("reading details for verification", done, len(wanted))
             if record is not None:
                 with transaction(conn):
                     qs.save_page_record(conn, path.stem, VERSION, record)

@@ -61,14 +61,16 @@ def analyse_file(path):
     return path, _content_hash(data), features, None
 
 
-def record_file(path):
-    """(path, verification record bytes or None, error or None) for one file, never raising for bad images."""
+def record_file(wanted):
+    """(path, verification record bytes or None, error or None) for one (path, first-pass hint), never raising
+    for bad images."""
+    path, hint = wanted
     try:
         data = open(path, "rb").read()
     except OSError as exc:
         return path, None, f"{UNREADABLE} ({exc.strerror})"
     try:
-        return path, page_record(data, _settings["max_pixels"]), None
+        return path, page_record(data, _settings["max_pixels"], hint), None
     except ImageRejected as exc:
         return path, None, str(exc)
 
@@ -99,9 +101,10 @@ def analyse_files(paths, model, max_pixels, model_dir=None, workers=None, thumbn
                     niceness=niceness)
 
 
-def record_files(paths, max_pixels, workers=None, niceness=BACKGROUND_NICENESS):
-    """Yield record_file results (verification records, a second decode) in input order, in worker processes."""
-    yield from _map(record_file, paths, (None, None, max_pixels, None, False), workers, niceness=niceness)
+def record_files(wanted, max_pixels, workers=None, niceness=BACKGROUND_NICENESS):
+    """Yield record_file results (verification records, a second decode) for (path, first-pass hint) pairs in
+    input order, in worker processes."""
+    yield from _map(record_file, wanted, (None, None, max_pixels, None, False), workers, niceness=niceness)
 
 
 def run_checks(function, tasks, workers=None, niceness=BACKGROUND_NICENESS):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zeuge_lite.similarity.decode import decode_rgb, open_image
 from zeuge_lite.similarity.verify import (
     MAX_SIDE,
+    ORB_FEATURES,
     SCREEN_MIN_INLIERS,
     PageFeatures,
     page_features,
@@ -16,7 +17,8 @@ from zeuge_lite.similarity.verify import (
 
 # Bump when page_features or verify_pair change what they decide: cached records and results of another
 # version are then ignored (and recomputed when needed).
-VERSION = 3  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection); 3: similarity screen
+VERSION = 4  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection); 3: similarity screen;
+# 4: photo records at PHOTO_SIDE / PHOTO_FEATURES
 # Photo pairs in this cosine band that the hash does not settle are verified: below it no link is possible
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
@@ -25,6 +27,10 @@ HASH_SETTLED = 8  # pHash bits within which a photo pair is a near-duplicate wit
 # that may be a page of text (or was analysed before its record was read at once); paper whose record found
 # no page of text (a print on white, a bright photo). Any pair of two papers is judged as pages of text.
 NOT_PAPER, PAGE, PAPER_NO_TEXT = 0, 1, 2
+# A photo's record (an uncertain photo pair; pages keep verify's 1024 px / 2000 points, which text needs):
+# 768 px and 1500 points cost 25.6 against 30.0 ms a record and verify 88 of the 89 true photos/dev pairs the
+# scan checks (1024 / 2000: 85), none of the 150 false ones (bench/README.md, "Photo records").
+PHOTO_SIDE, PHOTO_FEATURES = 768, 1500
 CHECKS_PER_TASK = 16  # pairs matched per task when a runner spreads the full checks over processes
 SCREEN_PAIRS_PER_TASK, SCREEN_TASKS = 500, 8  # the body screen is split when it has this many pairs per task
 
@@ -38,9 +44,11 @@ class Check:
     text: bool
 
 
-def page_record(data, max_pixels):
-    """The verification record (bytes) of one image file's content, from its own decode."""
-    return page_features(decode_rgb(open_image(data, max_pixels), MAX_SIDE)).to_bytes()
+def page_record(data, max_pixels, hint=PAGE):
+    """The verification record (bytes) of one image file's content, from its own decode; hint is the first
+    pass's (a photo's record is smaller: PHOTO_SIDE)."""
+    side, features = (PHOTO_SIDE, PHOTO_FEATURES) if hint == NOT_PAPER else (MAX_SIDE, ORB_FEATURES)
+    return page_features(decode_rgb(open_image(data, max_pixels), side), side, features).to_bytes()
 
 
 def first_pass_hint(looks_like_paper, record=None):
@@ -84,7 +92,7 @@ def apply_check(pair, check):
 def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     """Verify, in place, the candidate pairs that need it; return {pair key: Check} computed here, to cache.
 
-    records_for(shas) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped);
+    records_for({sha: hint}) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped);
     known_checks(keys) -> {pair key: Check} from earlier runs. Records are asked only for pairs not known.
     Text pairs whose page bodies share nothing (verify.screen_text_pairs) are refused without the full match;
     run(function, tasks) -> iterable of function(task) spreads the screen and then the full matches (default:
@@ -92,7 +100,7 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     todo = [(pair, pair_key(shas[pair.a], shas[pair.b])) for pair in pairs if needs_check(pair, hints)]
     known = known_checks(sorted({key for _pair, key in todo})) if todo else {}
     missing = sorted({key for _pair, key in todo if key not in known})
-    found = records_for(sorted({sha for key in missing for sha in key})) if missing else {}
+    found = records_for(_wanted(todo, shas, hints, {sha for key in missing for sha in key})) if missing else {}
     records = _as_records(found)
     both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
     missing = [key for key in missing if key[0] in records and key[1] in records]
@@ -105,6 +113,12 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
         if check is not None:
             apply_check(pair, check)
     return new
+
+
+def _wanted(todo, shas, hints, wanted):
+    """{sha: first-pass hint} of the wanted contents, in sha order."""
+    hint_of = {shas[i]: hints[i] for pair, _key in todo for i in (pair.a, pair.b) if shas[i] in wanted}
+    return dict(sorted(hint_of.items()))
 
 
 def _text_pair(records, key, both_pages):

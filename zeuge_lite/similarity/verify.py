@@ -154,21 +154,20 @@ def to_gray(image, max_side=MAX_SIDE):
     return array
 
 
-_ORB = None
+_ORBS = {}
 
 
-def _orb():
-    global _ORB
-    if _ORB is None:
-        _ORB = cv2.ORB_create(nfeatures=ORB_FEATURES)
-    return _ORB
+def _orb(features=ORB_FEATURES):
+    if features not in _ORBS:
+        _ORBS[features] = cv2.ORB_create(nfeatures=features)
+    return _ORBS[features]
 
 
-def _detect(gray):
+def _detect(gray, features=ORB_FEATURES):
     """ORB keypoints (strongest first: QUICK_POINTS) and their points and descriptors. (Spreading them over an
     8x8 grid was tried: more points on body text, but weaker ones, and true text pairs lost coverage: docs-dev
     true near 93 % -> 83 % verified.)"""
-    keypoints, descriptors = _orb().detectAndCompute(gray, None)
+    keypoints, descriptors = _orb(features).detectAndCompute(gray, None)
     return _strongest_first(keypoints, descriptors)
 
 
@@ -179,7 +178,7 @@ def _strongest_first(keypoints, descriptors):
     return [keypoints[i] for i in order], np.float32([keypoints[i].pt for i in order]), descriptors[order]
 
 
-def _mirror_features(gray, keypoints):
+def _mirror_features(gray, keypoints, features=ORB_FEATURES):
     """Points (in the unmirrored frame) and descriptors of the mirrored image at the mirrored keypoints.
 
     ORB's detector is symmetric, so running it again on the mirror (two thirds of ORB's cost) would find the
@@ -189,7 +188,7 @@ def _mirror_features(gray, keypoints):
                              k.class_id) for k in keypoints]
     if not mirrored:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    found, descriptors = _orb().compute(np.ascontiguousarray(gray[:, ::-1]), mirrored)
+    found, descriptors = _orb(features).compute(np.ascontiguousarray(gray[:, ::-1]), mirrored)
     _kept, points, descriptors = _strongest_first(found, descriptors)
     if len(points):
         points[:, 0] = (w - 1) - points[:, 0]
@@ -260,12 +259,13 @@ def _ink_grid(ink):
     return share >= INK_CELL_SHARE
 
 
-def page_features(image, max_side=MAX_SIDE):
-    """The verification record of one decoded image (RGB or gray, PIL or numpy)."""
+def page_features(image, max_side=MAX_SIDE, features=ORB_FEATURES):
+    """The verification record of one decoded image (RGB or gray, PIL or numpy), from at most `features`
+    ORB keypoints on a long side of at most max_side."""
     gray = to_gray(image, max_side)
     h, w = gray.shape
-    keypoints, points, descriptors = _detect(gray)
-    mirror_points, mirror_descriptors = _mirror_features(gray, keypoints)
+    keypoints, points, descriptors = _detect(gray, features)
+    mirror_points, mirror_descriptors = _mirror_features(gray, keypoints, features)
     ink = ink_mask(gray)
     glyph_share, glyphs, ink_share = text_page_score(gray, ink)
     text = is_text(glyph_share, glyphs, ink_share, lambda: flat_share(gray))
