@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.similarity import budget, decode, vips
 from zeuge_lite.similarity.decode import ImageRejected, decode_rgb, open_image
 
@@ -195,3 +196,16 @@ def test_two_245_megapixel_scans_uploaded_at_once_stay_under_the_documented_memo
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert [r["status"] for r in report["results"]] == ["added", "added"], report["results"]
     assert report["peak_mb"] < PEAK_RSS_LIMIT_MB, report
+
+
+@pytest.mark.parametrize("side", [1024, 320, 97])
+def test_the_similarity_decode_shrinks_to_the_same_picture_as_the_display_one(side):
+    """decode.shrink (OpenCV, bilinear or area) keeps the size and picture of Pillow's bicubic shrink."""
+    photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB").resize((1200, 800))
+    buffer = io.BytesIO()
+    photo.save(buffer, "PNG")
+    fast = decode_rgb(open_image(buffer.getvalue(), 10**8), side)
+    shown = decode_rgb(open_image(buffer.getvalue(), 10**8), side, for_display=True)
+    assert fast.size == shown.size and max(fast.size) == side
+    difference = np.abs(np.asarray(fast, np.float64) - np.asarray(shown, np.float64)).mean()
+    assert 0 < difference < 4

@@ -146,7 +146,7 @@ def _xmp_block(image):
 
 def derived_images(limits, image):
     """(preview, thumbnail) of an opened image: uploads and `zeuge check --fix` make them the same way."""
-    preview = decode_rgb(image, limits.preview_size)
+    preview = decode_rgb(image, limits.preview_size, for_display=True)
     thumb = preview.copy()
     thumb.thumbnail((limits.thumb_size, limits.thumb_size))
     return preview, thumb

@@ -234,7 +234,7 @@ def find_verdict(storage, data, max_pixels, found, thresholds=Thresholds()):
 def _thumbnail_and_signature(data, max_pixels):
     """A 320-px JPEG of an image (through the guarded decode) and its exact-copy signature."""
     with open_image(data, max_pixels) as image:
-        small = decode_rgb(image, 320)
+        small = decode_rgb(image, 320, for_display=True)
     small.thumbnail((320, 320))
     buffer = io.BytesIO()
     small.save(buffer, "JPEG", quality=82)
