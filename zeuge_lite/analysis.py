@@ -194,14 +194,14 @@ def load_batch_features(conn, batch_id, model):
 def stored_records(conn, storage, settings, progress=None):
     """records_for for the verification stage: cached records, the rest decoded from the originals and cached;
     progress(stage, done, total) hears of each one decoded."""
-    def records_for(shas):
-        found = qs.page_records(conn, list(shas), VERSION)
-        exts = qs.file_exts(conn, [sha for sha in shas if sha not in found])
-        wanted = [(storage.original_path(sha, ext), shas[sha]) for sha, ext in exts.items()]
+    def records_for(wanted):
+        found = qs.page_records(conn, list(wanted), VERSION)
+        exts = qs.file_exts(conn, [sha for sha in wanted if sha not in found])
+        files = [(storage.original_path(sha, ext), wanted[sha]) for sha, ext in exts.items()]
         for done, (path, record, _error) in enumerate(
-                record_files(wanted, settings.max_pixels, settings.workers or None), start=1):
+                record_files(files, settings.max_pixels, settings.workers or None), start=1):
             if progress:
-                progress("reading details for verification", done, len(wanted))
+                progress("reading details for verification", done, len(files))
             if record is not None:
                 with transaction(conn):
                     qs.save_page_record(conn, path.stem, VERSION, record)
