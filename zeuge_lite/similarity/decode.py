@@ -193,9 +193,7 @@ def decode_rgb(image, max_side=None, for_display=False):
                             "TIFF, a non-interlaced PNG, a baseline JPEG or a WebP of it can be read.")
     with budget.BUDGET.hold(cost):
         try:
-            if path == "pillow":
-                return _decode_pillow(image, max_side, for_display)
-            return _DECODERS[path](image, max_side)
+            return _DECODERS[path](image, max_side, for_display)
         except MemoryError:
             raise ImageRejected("There was not enough memory to decode this image.") from None
         except Exception as exc:  # noqa: BLE001 - Pillow, pillow-heif and libvips raise many types on bad data
@@ -276,18 +274,18 @@ def shrink(rgb, max_side):
     return Image.fromarray(cv2.resize(np.asarray(rgb), size, interpolation=method))
 
 
-def _decode_heif_large(image, max_side):
+def _decode_heif_large(image, max_side, _for_display=False):
     """pillow-heif cannot decode at reduced size: shrink the decoded frame first, then turn and convert it."""
     image.load()
     image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     return to_rgb8(_upright(image))
 
 
-def _decode_vips(image, max_side):
+def _decode_vips(image, max_side, _for_display=False):
     return vips.decode_reduced(image.zeuge_source, image.format, max_side)
 
 
-_DECODERS = {"heif": _decode_heif_large, "libvips": _decode_vips}
+_DECODERS = {"pillow": _decode_pillow, "heif": _decode_heif_large, "libvips": _decode_vips}
 _TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
           8: Image.Transpose.ROTATE_90}
