@@ -7,7 +7,14 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
 from zeuge_lite.similarity import verify
-from zeuge_lite.similarity.verify import PageFeatures, page_features, verify_pair
+from zeuge_lite.similarity.verify import (
+    PageFeatures,
+    page_features,
+    screen_task,
+    screen_tasks,
+    screen_text_pairs,
+    verify_pair,
+)
 
 WORDS = ("archive letter account order received invoice parcel meeting council board committee minutes "
          "payment shipment delivery secretary office manager society limited district bank street road "
@@ -201,6 +208,72 @@ def test_the_body_screen_finds_a_rescan_whose_matches_are_mostly_wrong(letters, 
              "1 rescan": page_features(Image.open(io.BytesIO(_jpeg(rescan(letters[1]), 80))))}
     monkeypatch.setattr(verify, "SCREEN_POINTS", points)
     assert screen_text_pairs(found, [("1", "1 rescan")])[("1", "1 rescan")] >= SCREEN_MIN_INLIERS
+
+
+def _planted_runs(rng, count):
+    """Runs of body matches (src, dst) of 5..SCREEN_EXHAUSTIVE points: chance matches, some with a similarity
+    (turn, scale, shift) planted on a few of them within RANSAC_PX."""
+    runs = []
+    for n in range(count):
+        length = int(rng.integers(verify.SCREEN_MIN_INLIERS, verify.SCREEN_EXHAUSTIVE + 1))
+        src = rng.uniform(0, 1000, (length, 2)).astype(np.float32)
+        dst = rng.uniform(0, 1000, (length, 2)).astype(np.float32)
+        if n % 2:
+            planted = int(rng.integers(verify.SCREEN_MIN_INLIERS, length + 1))
+            angle, scale = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 2.0)
+            rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            noise = rng.uniform(-1, 1, (planted, 2)) * verify.RANSAC_PX / np.sqrt(2)
+            dst[:planted] = src[:planted] @ rotation.T + rng.uniform(-200, 200, 2) + noise
+        runs.append((src, dst))
+    return runs
+
+
+def test_the_screens_cheap_consensus_test_never_refuses_what_ransac_passes():
+    """_consensus_possible refuses runs before RANSAC: never one that RANSAC (_screen_fit) passes, and most runs
+    of chance matches."""
+    runs = _planted_runs(np.random.default_rng(7), 400)
+    src, dst = np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
+    bounds = np.r_[0, np.cumsum([len(r[0]) for r in runs])]
+    possible = set(verify._consensus_possible(src, dst, bounds))
+    fitted = [verify._screen_fit(a, b) >= verify.SCREEN_MIN_INLIERS for a, b in runs]
+    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+    assert sum(fitted) >= 150  # the planted similarities are found
+    assert all(span in possible for span, passes in zip(spans, fitted) if passes)
+    chance = [span for n, span in enumerate(spans) if n % 2 == 0]
+    assert sum(span in possible for span in chance) < len(chance) * 0.2
+
+
+def test_the_body_screen_keeps_chunks_a_tenth_of_a_large_batchs_pages_share(letters, records):
+    """A stop chunk is one that many of the reference's pages hold: in a batch of 300 pages, a body that 20 of
+    them hold (a circular's copies) still matches; with a fixed stop of 16 points it would not."""
+    rescanned, other = page_features(rescan(letters[1])), page_features(photo(4))
+    found = {"1": records[1], **{f"1 copy {n:02d}": rescanned for n in range(20)},
+             **{f"other {n:03d}": other for n in range(280)}}
+    keys = [("1", name) for name in sorted(found) if name != "1"]
+    screened = screen_text_pairs(found, keys)
+    assert all(screened[("1", f"1 copy {n:02d}")] >= verify.SCREEN_MIN_INLIERS for n in range(20))
+    assert max(screened[key] for key in keys if key[1].startswith("other")) < verify.SCREEN_MIN_INLIERS
+
+
+def test_the_body_screen_of_many_pages_runs_in_blocks_of_whole_first_pages(letters, records, monkeypatch):
+    """Each block holds at most SCREEN_BLOCK_PAGES pages (the pairs' pages of whole first pages), and the re-scans
+    pass in whichever block they fall."""
+    found = {"1": records[1], "2": records[2], "1 rescan": page_features(rescan(letters[1])),
+             "2 rescan": page_features(rescan(letters[2], angle=-1.0))}
+    found.update({f"photo {n}": page_features(photo(n)) for n in range(3)})
+    keys = [(a, b) for a in sorted(found) for b in sorted(found) if a < b]
+    monkeypatch.setattr(verify, "SCREEN_BLOCK_PAGES", 4)
+    tasks = screen_tasks(found, keys)
+    assert len(tasks) > 1
+    assert sorted(key for block in verify._blocks(sorted(keys)) for key in block) == sorted(keys)
+    for shas, _reference, _stop, _query, pairs in tasks:
+        firsts = {a for a, _b in pairs}
+        assert len(shas) <= 4 or len(firsts) == 1
+    screened = dict(item for task in tasks for item in screen_task(task))
+    assert set(screened) == set(keys)
+    assert screened[("1", "1 rescan")] >= verify.SCREEN_MIN_INLIERS
+    assert screened[("2", "2 rescan")] >= verify.SCREEN_MIN_INLIERS
+    assert screened[("1", "2")] < verify.SCREEN_MIN_INLIERS
 
 
 def _jpeg(image, quality):

@@ -18,6 +18,8 @@ head alone gives many inliers.
 """
 import struct
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 import cv2
 import numpy as np
@@ -444,11 +446,13 @@ def _decide(inliers, coverage, matrix, text):
 # is matched in full only if the page *bodies* share content: the SCREEN_POINTS strongest points inside the
 # central box (SCREEN_MARGIN off every side, so a letterhead, running head or footer in any quarter turn stays
 # out) are matched for all pairs at once through a multi-index on 16-bit descriptor chunks (two descriptors
-# within SCREEN_HAMMING bits usually share a chunk), chunk values held by more than SCREEN_STOP reference
-# points are not distinctive (repeated glyphs) and are ignored, and each pair's matches (direct and mirrored)
-# are fitted with RANSAC. Chosen on docs-dev (bench_verify.py --screen): every pair that verifies reaches >= 7
-# distinct inliers (photos/dev text pairs: >= 5), same-letterhead pairs median 0, 99th percentile 11;
-# 5 keeps 1.7 % of docs-dev's text pairs. Erring towards passing is the safe side: the full check decides.
+# within SCREEN_HAMMING bits usually share a chunk), chunk values held by more reference points than the stop
+# (SCREEN_STOP, or SCREEN_STOP_SHARE of the reference's pages) are not distinctive (repeated glyphs) and are
+# ignored, and each pair's matches (direct and mirrored) are fitted with RANSAC (after a cheap test that some
+# similarity could fit them: _consensus_possible). Chosen on docs-dev (a measuring script of 2 Dec, not kept):
+# every pair that verifies reaches >= 7 distinct inliers (photos/dev text pairs: >= 5), same-letterhead pairs
+# median 0, 99th percentile 11; 5 keeps 1.7 % of docs-dev's text pairs. Erring towards passing is the safe
+# side: the full check decides.
 # With the similarity fit (_screen_fit): docs-dev's true pairs that verify in full reach >= 6, two that do not
 # verify reach 0; its 1,689 hard-negative pairs: p99 10, 50 go on to the full check (the affine: 52, and
 # one true pair refused that the full check verifies).
@@ -456,9 +460,19 @@ SCREEN_MARGIN = 0.2
 SCREEN_POINTS = 300
 SCREEN_HAMMING = 56
 SCREEN_STOP = 16
+# The stop grows with the reference, as a stop word's document frequency does: with a fixed 16 points, a batch
+# of 1,000 letters would stop what 160 do not. docs-dev (161 pages: 0.1 x 161 gives the same stop as 16) with
+# 160-640 drawn letters of the tests' letterhead added: 2 of the 68 pairs that verify were refused with the fixed
+# stop, none with the share (bench/README.md, "The screen at scale"). Pages are screened in blocks of at most
+# SCREEN_BLOCK_PAGES (whole first pages with all their pairs' pages), so a large batch costs in proportion to
+# its pages, not their square, and each task carries one block's points.
+SCREEN_STOP_SHARE = 0.1
+SCREEN_BLOCK_PAGES = 512
 SCREEN_MIN_INLIERS = 5
 SCREEN_RANSAC_ITERS = (100, 1000)  # RANSAC draws for a pair's matches: few, or >= SCREEN_MANY of them
 SCREEN_MANY = 40
+SCREEN_EXHAUSTIVE = 24  # runs up to this many matches are first tried cheaply (_consensus_possible)
+SCREEN_BLOCK = 256  # runs of one length tried at once
 _CHUNKS = 16  # 256-bit descriptors as 16 uint16 chunks
 
 
@@ -485,8 +499,9 @@ def _screen_side(records, shas, owner_of, mirrors):
     return tuple(np.concatenate(column) for column in zip(*side))
 
 
-def _chunk_candidates(ref_descriptors, query_descriptors):
-    """(query index, reference index) of every pair sharing a distinctive 16-bit chunk (duplicates possible)."""
+def _chunk_candidates(ref_descriptors, query_descriptors, stop):
+    """(query index, reference index) of every pair sharing a 16-bit chunk held by at most `stop` reference
+    points (duplicates possible)."""
     ref_keys, query_keys = ref_descriptors.view(np.uint16), query_descriptors.view(np.uint16)
     queries, refs = [], []
     for chunk in range(_CHUNKS):
@@ -494,7 +509,7 @@ def _chunk_candidates(ref_descriptors, query_descriptors):
         keys = ref_keys[order, chunk]
         lo = np.searchsorted(keys, query_keys[:, chunk], "left")
         count = np.searchsorted(keys, query_keys[:, chunk], "right") - lo
-        count[count > SCREEN_STOP] = 0
+        count[count > stop] = 0
         query = np.repeat(np.arange(len(query_keys)), count)
         start = np.repeat(lo - np.cumsum(count) + count, count)
         queries.append(query)
@@ -516,20 +531,38 @@ def screen_text_pairs(records, keys):
 
 
 def screen_tasks(records, keys, parts=1):
-    """The screen of these pairs as up to `parts` independent tasks for screen_task, split by the pairs' first
-    page (query side); every task holds all the pairs' second pages (reference side, which decides the stop
-    chunks), so the results do not depend on the split."""
-    shas = sorted({sha for key in keys for sha in key})
-    if not keys:
-        return []
-    owner_of = {sha: n for n, sha in enumerate(shas)}
-    reference = _screen_side(records, shas, owner_of, mirrors=False)[:3]
+    """The screen of these pairs as independent tasks for screen_task: one or more per block (_blocks), at
+    least `parts` in all when there are that many first pages, split by the pairs' first page (query side).
+    Every task of a block holds all the block's pages (reference side, which decides the stop chunks), so the
+    results do not depend on `parts`."""
+    blocks = _blocks(sorted(keys))
     tasks = []
-    for part in _balanced(sorted(keys), parts):
-        firsts = sorted({a for a, _b in part})
-        tasks.append((shas, reference, _screen_side(records, firsts, owner_of, mirrors=True),
-                      [(owner_of[a], owner_of[b]) for a, b in part]))
+    for block in blocks:
+        shas = sorted({sha for key in block for sha in key})
+        owner_of = {sha: n for n, sha in enumerate(shas)}
+        reference = _screen_side(records, shas, owner_of, mirrors=False)[:3]
+        stop = max(SCREEN_STOP, SCREEN_STOP_SHARE * len(shas))
+        for part in _balanced(block, -(-parts // len(blocks))):
+            firsts = sorted({a for a, _b in part})
+            tasks.append((shas, reference, stop, _screen_side(records, firsts, owner_of, mirrors=True),
+                          [(owner_of[a], owner_of[b]) for a, b in part]))
     return tasks
+
+
+def _blocks(keys):
+    """Sorted pair keys cut into runs of whole first pages whose pages number at most SCREEN_BLOCK_PAGES (or
+    one first page's pairs, however many)."""
+    blocks, pages = [], set()
+    for first, run in groupby(keys, key=itemgetter(0)):
+        run = list(run)
+        mine = {first, *(b for _a, b in run)}
+        if blocks and len(pages | mine) <= SCREEN_BLOCK_PAGES:
+            blocks[-1].extend(run)
+            pages |= mine
+        else:
+            blocks.append(run)
+            pages = mine
+    return blocks
 
 
 def _balanced(keys, parts):
@@ -545,12 +578,12 @@ def _balanced(keys, parts):
 
 def screen_task(task):
     """[(pair key, distinct inliers)] for one task of screen_tasks."""
-    shas, (rp, rd, ro), (qp, qd, qo, qm), pairs = task
+    shas, (rp, rd, ro), stop, (qp, qd, qo, qm), pairs = task
     n = len(shas)
     wanted = np.zeros((n, n), bool)
     for a, b in pairs:
         wanted[a, b] = True
-    qi, ri = _chunk_candidates(rd, qd)
+    qi, ri = _chunk_candidates(rd, qd, stop)
     keep = wanted[qo[qi], ro[ri]]
     qi, ri = qi[keep], ri[keep]
     distance = np.bitwise_count(qd[qi].view(np.uint64) ^ rd[ri].view(np.uint64)).sum(axis=1)
@@ -564,25 +597,57 @@ def screen_task(task):
     order = np.argsort(group, kind="stable")
     qi, ri, group = qi[order], ri[order], group[order]
     bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    src, dst = qp[qi], rp[ri]
+    src[group % 2 == 1, 0] *= -1  # mirrored matches: see _screen_fit
     found = {}
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        pair, mirrored = divmod(int(group[start]), 2)
-        found[pair] = max(found.get(pair, 0), _screen_fit(qp[qi[start:end]], rp[ri[start:end]], mirrored))
+    for start, end in _consensus_possible(src, dst, bounds):
+        pair = int(group[start]) // 2
+        found[pair] = max(found.get(pair, 0), _screen_fit(src[start:end], dst[start:end]))
     return [((shas[a], shas[b]), found.get(a * n + b, 0)) for a, b in pairs]
 
 
-def _screen_fit(src, dst, mirrored=False):
+def _consensus_possible(src, dst, bounds):
+    """The (start, end) runs of matches (one pair's one orientation each) that RANSAC could fit: all runs
+    longer than SCREEN_EXHAUSTIVE, and shorter runs where the similarity through some two of their matches
+    puts at least SCREEN_MIN_INLIERS of them within 3 x RANSAC_PX (every two-match similarity is tried, for
+    all runs of one length at once). Most body-screen runs are a handful of chance matches: this refuses them
+    at a fraction of RANSAC's cost, and never a run RANSAC would pass: if some similarity puts k matches within
+    RANSAC_PX, the one through the two farthest apart of them puts all k within 3 x RANSAC_PX."""
+    starts, lengths = bounds[:-1], np.diff(bounds)
+    runs = [(int(s), int(s + m)) for s, m in zip(starts, lengths) if m > SCREEN_EXHAUSTIVE]
+    z_src = src[:, 0] + 1j * src[:, 1].astype(np.complex64)
+    z_dst = dst[:, 0] + 1j * dst[:, 1].astype(np.complex64)
+    for length in range(SCREEN_MIN_INLIERS, SCREEN_EXHAUSTIVE + 1):
+        chosen = starts[lengths == length]
+        for part in range(0, len(chosen), SCREEN_BLOCK):
+            block = chosen[part:part + SCREEN_BLOCK]
+            index = block[:, None] + np.arange(length)
+            fits = _two_point_support(z_src[index], z_dst[index]) >= SCREEN_MIN_INLIERS
+            runs.extend((int(s), int(s + length)) for s in block[fits])
+    return sorted(runs)
+
+
+def _two_point_support(z_src, z_dst):
+    """For each row (g, m) of matches as complex points: the most matches any similarity through two of them
+    puts within 3 x RANSAC_PX."""
+    i, j = np.triu_indices(z_src.shape[1], 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = (z_dst[:, j] - z_dst[:, i]) / (z_src[:, j] - z_src[:, i])
+        shift = z_dst[:, i] - scale * z_src[:, i]
+        error = np.abs(scale[:, :, None] * z_src[:, None, :] + shift[:, :, None] - z_dst[:, None, :])
+    return (error <= 3 * RANSAC_PX).sum(axis=2).max(axis=1)
+
+
+def _screen_fit(src, dst):
     """Distinct RANSAC inliers of one pair's (one orientation's) body matches; 0 below SCREEN_MIN_INLIERS.
 
     A similarity (turn, scale, shift: what a re-scan does to a page body), not a full affine: two points a draw
     instead of three, so a re-scan whose body matches are 12-15 % right is found in 100 draws, where the affine
     missed it in 1,000 at some point counts (a drawn letter's re-scan: 0 or 4 inliers at 108 / 149 matches).
-    Mirrored points are in the unmirrored page's frame: their x is negated, so that a mirrored scan's body is
-    a similarity of the other's too."""
+    Mirrored points are in the unmirrored page's frame: screen_task negates their x, so that a mirrored scan's
+    body is a similarity of the other's too."""
     if len(src) < SCREEN_MIN_INLIERS:
         return 0
-    if mirrored:
-        src = src * np.float32([-1, 1])
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                                maxIters=SCREEN_RANSAC_ITERS[len(src) >= SCREEN_MANY],
                                                confidence=0.995)
