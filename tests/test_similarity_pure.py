@@ -179,3 +179,37 @@ def test_pixels_decide_exact_copies_of_real_photos():
 def test_a_percent_reads_100_only_for_an_identical_picture_and_a_threshold_reads_itself():
     from zeuge_lite.report import percent
     assert (percent(1.0), percent(0.99996), percent(0.74), percent(0.7399), percent(0.0)) == (100, 99, 74, 73, 0)
+
+
+def test_a_page_whose_lines_run_one_way_is_turned_so_that_they_run_across():
+    from tests.test_verify import letter, photo
+    from zeuge_lite.similarity.orientation import text_lines_turn
+    page = letter(3).resize((247, 320))
+    assert text_lines_turn(page) == 0
+    assert text_lines_turn(page.transpose(Image.Transpose.ROTATE_90)) == 1
+    assert text_lines_turn(page.transpose(Image.Transpose.ROTATE_270)) == 1
+    assert text_lines_turn(Image.new("RGB", (247, 320), "white")) is None  # nothing to go by
+    assert text_lines_turn(photo(2).resize((320, 240))) is None
+
+
+def test_a_page_with_clear_lines_is_embedded_once_and_its_turned_rescan_stays_near():
+    """Pages look alike to the model, so their turned re-scans are found by being embedded with their lines
+    across (upright or upside down) instead of in two canonical turns: one model pass instead of two."""
+    from tests.test_verify import letter, rescan
+    from zeuge_lite.similarity.embedding import get_embedder
+    from zeuge_lite.similarity.features import extract_features
+    from zeuge_lite.similarity.grouping import CANDIDATE_COSINE_FLOOR
+
+    def features(image):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        return extract_features(buffer.getvalue(), get_embedder("efficientnet-lite0"), 10_000_000)
+
+    page = letter(3)
+    upright = features(page)
+    turned = features(rescan(page.transpose(Image.Transpose.ROTATE_270), angle=-1.0))
+    assert upright.page_hint and turned.page_hint
+    for one in (upright, turned):
+        assert (one.vectors == one.vectors[0]).all()  # one view, stored in all three places
+    best = max(float(a @ b) for a in turned.vectors for b in upright.vectors)
+    assert best >= CANDIDATE_COSINE_FLOOR + 0.2, best

@@ -14,7 +14,7 @@ from zeuge_lite.similarity.decode import (
     read_exif,
 )
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input
-from zeuge_lite.similarity.orientation import canonical_turns
+from zeuge_lite.similarity.orientation import canonical_turns, text_lines_turn
 from zeuge_lite.similarity.plain import is_plain
 from zeuge_lite.similarity.verify import looks_like_paper
 
@@ -27,7 +27,7 @@ class Features:
     width: int
     height: int
     hashes: np.ndarray   # 8 uint64: upright, turns, mirrors
-    vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn
+    vectors: np.ndarray  # 3 x dim float32, L2-normalised: upright, canonical turn, second canonical turn (_turns)
     thumbnail: bytes | None = None  # small JPEG from the same decode, when asked for
     page_hint: int = 0  # 1: may be a page of text (verify.looks_like_paper); see verification.first_pass_hint
     pages: int = 1  # pages or frames the file holds; the first is the one compared
@@ -42,9 +42,18 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     rgb = decode_rgb(image, ANALYSIS_SIDE)
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
-    vectors = embedder.embed_views(rgb, (0, *canonical_turns(gray)))
-    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, int(looks_like_paper(rgb)),
+    paper = looks_like_paper(rgb)
+    vectors = embedder.embed_views(rgb, _turns(rgb, gray, paper))
+    return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, int(paper),
                     frame_count(image), is_plain(rgb))
+
+
+def _turns(rgb, gray, paper):
+    """The quarter turns embedded (upright, canonical, second canonical): a page whose lines of text clearly run
+    one way is embedded once, turned so that they run across (docs-dev: 1.31 model passes a file instead of 2.04,
+    the same groups; a page upside down stays at cosine >= 0.76 of itself, against the 0.55 candidate floor)."""
+    across = text_lines_turn(rgb) if paper else None
+    return (across,) * 3 if across is not None else (0, *canonical_turns(gray))
 
 
 def _jpeg_thumbnail(rgb, side):

@@ -5,6 +5,9 @@ once in its canonical turn: a scan turned by 90 degrees gets the same canonical 
 two canonical views match. Brightness is a coarse, stable cue (skies, lit walls, the white border of a print) that
 survives re-scanning, cropping and tone changes; where a photo is almost as lopsided in another direction, that
 turn is taken too. bench/README.md has the measurements.
+
+Pages of text have a better cue: their lines. A page whose lines clearly run one way is embedded once, turned so
+that they run across (text_lines_turn); it may then be upside down, which the model barely minds on pages.
 """
 import numpy as np
 
@@ -27,3 +30,20 @@ def top_heaviness(gray):
     side = centred.shape[0]
     weights = (side - 1) / 2.0 - np.arange(side)  # +1 at the top row, -1 at the bottom (for a square input)
     return np.array([np.rot90(centred, turn).mean(axis=1) @ weights for turn in range(4)])
+
+
+LINES_CLEAR = 2.0  # row-to-column ratio of darkness changes beyond which a page's lines of text run one way
+
+
+def text_lines_turn(rgb):
+    """0 when a page's lines of text run across, 1 (a quarter turn counter-clockwise makes them run across) when
+    they run down, None when neither is clear: lines alternate dark and light from row to row far more than
+    from column to column."""
+    darkness = 255.0 - np.asarray(rgb.convert("L"), dtype=np.float32)
+    rows = np.std(np.diff(darkness.mean(axis=1)))
+    columns = np.std(np.diff(darkness.mean(axis=0)))
+    if rows >= LINES_CLEAR * columns and rows > 0:
+        return 0
+    if columns >= LINES_CLEAR * rows and columns > 0:
+        return 1
+    return None
