@@ -194,18 +194,22 @@ def test_a_runner_gets_the_full_checks_and_screened_page_pairs_never_reach_it(le
     records = {name: page_record(data, 10**8) for name, data in letter_files.items()}
     names = sorted(records)
     pairs = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]
-    seen = []
+    seen = {}
 
     def run(function, tasks):
         tasks = list(tasks)
         if function is check_task:  # the body screen's tasks come through the runner too
-            seen.extend(key for _records, keys in tasks for key, _pages in keys)
+            seen.update((key, orientations) for _records, keys in tasks for key, _pages, orientations in keys)
         return map(function, tasks)
 
     hints = [True] * len(names)
     new = verify_candidates(pairs, names, hints, lambda shas: {s: records[s] for s in shas}, lambda keys: {}, run)
     assert len(new) == len(pairs) and set(seen) < set(new)
     assert all(not new[key].verified for key in set(new) - set(seen))
+    # a full check matches the first page only the ways its body passed the screen: the turned re-scan is mirrored
+    assert seen[("letter-1-rescan.jpg", "letter-1.png")] == (False,)
+    assert seen[("letter-1-turned.jpg", "letter-1.png")] == (True,)
+    assert all(new[(name, "letter-1.png")].verified for name in ("letter-1-rescan.jpg", "letter-1-turned.jpg"))
     assert check_task(({}, [])) == []
     alone = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]
     verify_candidates(alone, names, hints, lambda shas: {s: records[s] for s in shas}, lambda keys: {})

@@ -78,9 +78,10 @@ def pair_key(sha_a, sha_b):
     return (sha_a, sha_b) if sha_a < sha_b else (sha_b, sha_a)
 
 
-def check_records(record_a, record_b, pages=False):
-    """Verify two records (PageFeatures) -> Check; pages=True when both look like paper in the first pass."""
-    result = verify_pair(record_a, record_b, text=pages)
+def check_records(record_a, record_b, pages=False, orientations=(False, True)):
+    """Verify two records (PageFeatures) -> Check; pages=True when both look like paper in the first pass;
+    orientations as verify.verify_pair's."""
+    result = verify_pair(record_a, record_b, text=pages, orientations=orientations)
     return Check(result.verified, result.inliers, result.coverage, result.text)
 
 
@@ -104,8 +105,8 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     records = _as_records(found)
     both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
     missing = [key for key in missing if key[0] in records and key[1] in records]
-    new = screen(records, [key for key in missing if _text_pair(records, key, both_pages)], run or map)
-    tasks = _tasks([key for key in missing if key not in new], found, both_pages)
+    new, orientations = screen(records, [key for key in missing if _text_pair(records, key, both_pages)], run or map)
+    tasks = _tasks([key for key in missing if key not in new], found, both_pages, orientations)
     for results in (run or map)(check_task, tasks):
         new.update(results)
     for pair, key in todo:
@@ -127,21 +128,29 @@ def _text_pair(records, key, both_pages):
 
 
 def screen(records, text_keys, run=map):
-    """{key: failed Check} for the text pairs whose page bodies share too little to be one page."""
+    """({key: failed Check} for the text pairs whose page bodies share too little to be one page, {key: the
+    orientations of the first page (verify_pair's) whose bodies share enough} for the others)."""
     parts = min(SCREEN_TASKS, max(1, len(text_keys) // SCREEN_PAIRS_PER_TASK))
-    refused = {}
+    refused, orientations = {}, {}
     for results in run(screen_task, screen_tasks(records, text_keys, parts)):
-        refused.update((key, Check(False, count, None, True)) for key, count in results if count < SCREEN_MIN_INLIERS)
-    return refused
+        for key, counts in results:
+            passed = tuple(mirrored for mirrored, count in zip((False, True), counts) if count >= SCREEN_MIN_INLIERS)
+            if passed:
+                orientations[key] = passed
+            else:
+                refused[key] = Check(False, max(counts), None, True)
+    return refused, orientations
 
 
-def _tasks(keys, found, both_pages):
-    """Full checks in tasks of CHECKS_PER_TASK pairs, each carrying its records as bytes (cheap to send)."""
+def _tasks(keys, found, both_pages, orientations):
+    """Full checks in tasks of CHECKS_PER_TASK pairs, each carrying its records as bytes (cheap to send); a
+    screened pair is matched only in the orientations its bodies passed the screen in."""
     tasks = []
     for start in range(0, len(keys), CHECKS_PER_TASK):
         chunk = keys[start:start + CHECKS_PER_TASK]
         shas = {sha for key in chunk for sha in key}
-        tasks.append(({sha: _as_bytes(found[sha]) for sha in shas}, [(key, key in both_pages) for key in chunk]))
+        tasks.append(({sha: _as_bytes(found[sha]) for sha in shas},
+                      [(key, key in both_pages, orientations.get(key, (False, True))) for key in chunk]))
     return tasks
 
 
@@ -149,7 +158,8 @@ def check_task(task):
     """[(key, Check)] for one task of _tasks: the full match of each of its pairs."""
     found, keys = task
     records = _as_records(found)
-    return [(key, check_records(records[key[0]], records[key[1]], pages)) for key, pages in keys]
+    return [(key, check_records(records[key[0]], records[key[1]], pages, orientations))
+            for key, pages, orientations in keys]
 
 
 def _as_bytes(record):

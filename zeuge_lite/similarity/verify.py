@@ -385,17 +385,18 @@ def _orientation(matrix):
     return int(-round(angle / 90.0)) % 4, bool(mirrored)  # y points down: negate for counter-clockwise
 
 
-def verify_pair(a, b, text=False):
+def verify_pair(a, b, text=False, orientations=(False, True)):
     """Whether the records a and b show the same physical content (see the module docstring); text=True
-    judges the pair as pages of text even if neither record's detector says so (turned pages can fool it)."""
-    return matched_points(a, b, text)[0]
+    judges the pair as pages of text even if neither record's detector says so (turned pages can fool it);
+    orientations: whether a is matched as it is (False) and mirrored (True)."""
+    return matched_points(a, b, text, orientations)[0]
 
 
-def matched_points(a, b, text=False):
+def matched_points(a, b, text=False, orientations=(False, True)):
     """(verify_pair's Verification, inlier points on a, the same points on b) in the records' pixels."""
     text = text or a.is_text_page or b.is_text_page
     best = None
-    for mirrored in (False, True):
+    for mirrored in orientations:
         pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
         result, consistent, src, dst = _verify_oriented(pa, da, b, text, a.ink)
         if best is None or (result.verified, result.inliers) > (best[0].verified, best[0].inliers):
@@ -526,7 +527,8 @@ def _one_to_one(group, first, second, distance):
 
 
 def screen_text_pairs(records, keys):
-    """{pair key: distinct RANSAC inliers among the page bodies' matches} for pairs of records (see above)."""
+    """{pair key: (distinct RANSAC inliers among the page bodies' matches as they are, with the first page
+    mirrored)} for pairs of records (see above)."""
     return dict(item for task in screen_tasks(records, keys) for item in screen_task(task))
 
 
@@ -577,7 +579,7 @@ def _balanced(keys, parts):
 
 
 def screen_task(task):
-    """[(pair key, distinct inliers)] for one task of screen_tasks."""
+    """[(pair key, (distinct inliers as it is, mirrored))] for one task of screen_tasks."""
     shas, (rp, rd, ro), stop, (qp, qd, qo, qm), pairs = task
     n = len(shas)
     wanted = np.zeros((n, n), bool)
@@ -601,9 +603,9 @@ def screen_task(task):
     src[group % 2 == 1, 0] *= -1  # mirrored matches: see _screen_fit
     found = {}
     for start, end in _consensus_possible(src, dst, bounds):
-        pair = int(group[start]) // 2
-        found[pair] = max(found.get(pair, 0), _screen_fit(src[start:end], dst[start:end]))
-    return [((shas[a], shas[b]), found.get(a * n + b, 0)) for a, b in pairs]
+        found[int(group[start])] = _screen_fit(src[start:end], dst[start:end])
+    return [((shas[a], shas[b]), (found.get((a * n + b) * 2, 0), found.get((a * n + b) * 2 + 1, 0)))
+            for a, b in pairs]
 
 
 def _consensus_possible(src, dst, bounds):
