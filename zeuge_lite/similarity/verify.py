@@ -176,8 +176,8 @@ def _detect(gray, features=ORB_FEATURES):
 def _strongest_first(keypoints, descriptors):
     if descriptors is None or not keypoints:
         return [], np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    order = np.argsort([-k.response for k in keypoints], kind="stable")
-    return [keypoints[i] for i in order], np.float32([keypoints[i].pt for i in order]), descriptors[order]
+    order = np.argsort(-np.array([k.response for k in keypoints]), kind="stable")
+    return [keypoints[i] for i in order], cv2.KeyPoint_convert(keypoints)[order], descriptors[order]
 
 
 def _mirror_features(gray, keypoints, features=ORB_FEATURES):
