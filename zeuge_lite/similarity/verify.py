@@ -500,21 +500,24 @@ def _screen_side(records, shas, owner_of, mirrors):
     return tuple(np.concatenate(column) for column in zip(*side))
 
 
-def _chunk_candidates(ref_descriptors, query_descriptors, stop):
+def _chunk_candidates(ref_descriptors, query_descriptors, stop, wanted_refs):
     """(query index, reference index) of every pair sharing a 16-bit chunk held by at most `stop` reference
-    points (duplicates possible)."""
+    points (all of them count), among the references wanted_refs marks (duplicates possible)."""
     ref_keys, query_keys = ref_descriptors.view(np.uint16), query_descriptors.view(np.uint16)
+    subset = np.flatnonzero(wanted_refs)
     queries, refs = [], []
     for chunk in range(_CHUNKS):
-        order = np.argsort(ref_keys[:, chunk], kind="stable")
-        keys = ref_keys[order, chunk]
-        lo = np.searchsorted(keys, query_keys[:, chunk], "left")
-        count = np.searchsorted(keys, query_keys[:, chunk], "right") - lo
-        count[count > stop] = 0
-        query = np.repeat(np.arange(len(query_keys)), count)
+        held = np.bincount(ref_keys[:, chunk], minlength=1 << 16)
+        keys = ref_keys[subset, chunk]
+        order = np.argsort(keys, kind="stable")
+        counts = np.bincount(keys, minlength=1 << 16)
+        value = query_keys[:, chunk]
+        count = np.where(held[value] > stop, 0, counts[value])
+        lo = (np.cumsum(counts) - counts)[value]
+        query = np.repeat(np.arange(len(value)), count)
         start = np.repeat(lo - np.cumsum(count) + count, count)
         queries.append(query)
-        refs.append(order[start + np.arange(len(query))])
+        refs.append(subset[order[start + np.arange(len(query))]])
     return np.concatenate(queries), np.concatenate(refs)
 
 
@@ -585,7 +588,7 @@ def screen_task(task):
     wanted = np.zeros((n, n), bool)
     for a, b in pairs:
         wanted[a, b] = True
-    qi, ri = _chunk_candidates(rd, qd, stop)
+    qi, ri = _chunk_candidates(rd, qd, stop, wanted[:, ro].any(axis=0))
     keep = wanted[qo[qi], ro[ri]]
     qi, ri = qi[keep], ri[keep]
     distance = np.bitwise_count(qd[qi].view(np.uint64) ^ rd[ri].view(np.uint64)).sum(axis=1)
