@@ -26,12 +26,13 @@ from zeuge_lite import queries_similarity as qs  # noqa: E402
 from zeuge_lite.db import connect, migrate, transaction  # noqa: E402
 from zeuge_lite.ingest import IngestLimits, ingest_upload  # noqa: E402
 from zeuge_lite.similarity.decode import decode_rgb, open_image  # noqa: E402
-from zeuge_lite.similarity.embedding import MODELS, coarse_codes, get_embedder, preprocess  # noqa: E402
+from zeuge_lite.similarity.embedding import MODELS, coarse_codes, get_embedder, preprocess, runs_int8_exactly  # noqa: E402
 from zeuge_lite.similarity.features import ANALYSIS_SIDE, Features  # noqa: E402
 from zeuge_lite.similarity.grouping import Thresholds, group_items  # noqa: E402
 from zeuge_lite.similarity.neighbours import candidate_pairs  # noqa: E402
 from zeuge_lite.similarity.hashing import dihedral_phashes, hash_input  # noqa: E402
 from zeuge_lite.similarity.orientation import canonical_turns  # noqa: E402
+from zeuge_lite.similarity.parallel import default_workers  # noqa: E402
 from zeuge_lite.similarity.scan import scan_folder  # noqa: E402
 from zeuge_lite.storage import Storage  # noqa: E402
 
@@ -123,16 +124,28 @@ def cold_throughput(label, paths):
     shutil.rmtree(folder)
 
 
+def cpu_seconds():
+    """CPU time of this process and its finished children (the scan's workers): steal on a shared VM moves
+    wall time far more than this."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def throughput_job(label, folder):
     """Inside the fresh process: the pipeline first (scan_folder, default workers), then the naive loop."""
     paths = sorted(Path(folder).iterdir())
+    cpu = cpu_seconds()
     result, t_ours = timed(scan_folder, folder, MODEL, Thresholds(), MAX_PIXELS)
+    cpu_ours, cpu = cpu_seconds() - cpu, cpu_seconds()
     _, t_naive = timed(naive_loop, paths)
+    cpu_naive = cpu_seconds() - cpu
     _, t_naive_fp32 = timed(naive_loop, paths, "efficientnet-lite0-fp32")
     ours, naive = len(paths) / t_ours, len(paths) / t_naive
+    graph = "int8" if runs_int8_exactly() else "its fp32 fallback graph on this CPU"
     print(f"  {label}: pipeline {ours:.1f} images/s ({t_ours:.1f} s, {len(result.groups)} groups), "
-          f"naive loop with the same model ({MODEL}, int8) {naive:.1f} images/s -> ratio {ours / naive:.2f}x "
-          f"(naive loop with the fp32 graph: {len(paths) / t_naive_fp32:.1f} images/s)")
+          f"naive loop with the same model ({MODEL}, {graph}) {naive:.1f} images/s -> ratio {ours / naive:.2f}x "
+          f"(naive loop with the fp32 graph: {len(paths) / t_naive_fp32:.1f} images/s); CPU: pipeline "
+          f"{cpu_ours:.1f} s on {default_workers()} workers, naive loop {cpu_naive:.1f} s")
 
 
 def make_12mp_scans(sources, count, folder):
