@@ -464,7 +464,7 @@ SCREEN_STOP = 16
 # The stop grows with the reference, as a stop word's document frequency does: with a fixed 16 points, a batch
 # of 1,000 letters would stop what 160 do not. docs-dev (161 pages: 0.1 x 161 gives the same stop as 16) with
 # 160-640 drawn letters of the tests' letterhead added: 2 of the 68 pairs that verify were refused with the fixed
-# stop, none with the share (bench/README.md, "The screen at scale"). Pages are screened in blocks of at most
+# stop, none with the share (bench/README.md, "The body screen at scale"). Pages are screened in blocks of at most
 # SCREEN_BLOCK_PAGES (whole first pages with all their pairs' pages), so a large batch costs in proportion to
 # its pages, not their square, and each task carries one block's points.
 SCREEN_STOP_SHARE = 0.1
@@ -473,7 +473,7 @@ SCREEN_MIN_INLIERS = 5
 SCREEN_RANSAC_ITERS = (100, 1000)  # RANSAC draws for a pair's matches: few, or >= SCREEN_MANY of them
 SCREEN_MANY = 40
 SCREEN_EXHAUSTIVE = 24  # runs up to this many matches are first tried cheaply (_consensus_possible)
-SCREEN_BLOCK = 256  # runs of one length tried at once
+SCREEN_RUNS_AT_ONCE = 256  # runs of one length that _consensus_possible tries in one array
 _CHUNKS = 16  # 256-bit descriptors as 16 uint16 chunks
 
 
@@ -588,7 +588,7 @@ def screen_task(task):
     wanted = np.zeros((n, n), bool)
     for a, b in pairs:
         wanted[a, b] = True
-    qi, ri = _chunk_candidates(rd, qd, stop, wanted[:, ro].any(axis=0))
+    qi, ri = _chunk_candidates(rd, qd, stop, wanted.any(axis=0)[ro])
     keep = wanted[qo[qi], ro[ri]]
     qi, ri = qi[keep], ri[keep]
     distance = np.bitwise_count(qd[qi].view(np.uint64) ^ rd[ri].view(np.uint64)).sum(axis=1)
@@ -624,11 +624,11 @@ def _consensus_possible(src, dst, bounds):
     z_dst = dst[:, 0] + 1j * dst[:, 1].astype(np.complex64)
     for length in range(SCREEN_MIN_INLIERS, SCREEN_EXHAUSTIVE + 1):
         chosen = starts[lengths == length]
-        for part in range(0, len(chosen), SCREEN_BLOCK):
-            block = chosen[part:part + SCREEN_BLOCK]
-            index = block[:, None] + np.arange(length)
+        for part in range(0, len(chosen), SCREEN_RUNS_AT_ONCE):
+            some = chosen[part:part + SCREEN_RUNS_AT_ONCE]
+            index = some[:, None] + np.arange(length)
             fits = _two_point_support(z_src[index], z_dst[index]) >= SCREEN_MIN_INLIERS
-            runs.extend((int(s), int(s + length)) for s in block[fits])
+            runs.extend((int(s), int(s + length)) for s in some[fits])
     return sorted(runs)
 
 
