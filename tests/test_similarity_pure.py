@@ -1,5 +1,6 @@
 """The pure similarity stages: decode, hashing, grouping (no chaining), uniqueness."""
 import io
+import warnings
 
 import imagehash
 import numpy as np
@@ -189,6 +190,10 @@ def test_a_page_whose_lines_run_one_way_is_turned_so_that_they_run_across():
     assert text_lines_turn(page.transpose(Image.Transpose.ROTATE_90)) == 1
     assert text_lines_turn(page.transpose(Image.Transpose.ROTATE_270)) == 1
     assert text_lines_turn(Image.new("RGB", (247, 320), "white")) is None  # nothing to go by
+    for size in ((1, 1), (1, 50), (50, 1)):  # a line of pixels, without numpy's warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert text_lines_turn(Image.new("RGB", size, "white")) is None
     assert text_lines_turn(photo(2).resize((320, 240))) is None
 
 

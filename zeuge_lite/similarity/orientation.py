@@ -40,6 +40,8 @@ def text_lines_turn(rgb):
     they run down, None when neither is clear: lines alternate dark and light from row to row far more than
     from column to column."""
     darkness = 255.0 - np.asarray(rgb.convert("L"), dtype=np.float32)
+    if min(darkness.shape) < 2:  # a line of pixels has no lines of text
+        return None
     rows = np.std(np.diff(darkness.mean(axis=1)))
     columns = np.std(np.diff(darkness.mean(axis=0)))
     if rows >= LINES_CLEAR * columns and rows > 0:
