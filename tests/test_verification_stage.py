@@ -184,6 +184,28 @@ def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
     assert "page content verified" in cards, cards
 
 
+def test_a_large_verification_holds_a_part_of_the_records_at_a_time(letter_files, monkeypatch):
+    """Pairs are verified in parts of whole first contents: records_for is asked for at most RECORDS_AT_ONCE
+    contents (or one first content with all its partners) at a time, with the same results as in one part."""
+    records = {name: page_record(data, 10**8) for name, data in letter_files.items()}
+    names = sorted(records)
+
+    def run(limit):
+        monkeypatch.setattr(verification, "RECORDS_AT_ONCE", limit)
+        pairs = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]
+        asked = []
+        verify_candidates(pairs, names, [verification.PAGE] * len(names),
+                          lambda wanted: asked.append(sorted(wanted)) or {s: records[s] for s in wanted},
+                          lambda keys: {})
+        return [(p.verified, p.inliers, p.coverage) for p in pairs], asked
+
+    whole, asked_once = run(verification.RECORDS_AT_ONCE)
+    parts, asked = run(2)
+    assert asked_once == [names] and len(asked) == len(names) - 1  # each first content with its partners
+    assert all(len(part) == len(names) - n for n, part in enumerate(asked))
+    assert parts == whole and any(verified for verified, _i, _c in whole)
+
+
 def test_check_version_is_part_of_the_cache_key(conn):
     assert qs.pair_checks(conn, [("a" * 64, "b" * 64)], verification.VERSION) == {}
     assert json.dumps(verification.UNCERTAIN_COSINE)  # plain numbers: the bench prints them

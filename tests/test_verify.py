@@ -267,7 +267,8 @@ def test_the_body_screen_of_many_pages_runs_in_blocks_of_whole_first_pages(lette
     monkeypatch.setattr(verify, "SCREEN_BLOCK_PAGES", 4)
     tasks = screen_tasks(found, keys)
     assert len(tasks) > 1
-    assert sorted(key for block in verify._blocks(sorted(keys)) for key in block) == sorted(keys)
+    blocks = verify.runs_of_first_pages(sorted(keys), verify.SCREEN_BLOCK_PAGES)
+    assert sorted(key for block in blocks for key in block) == sorted(keys)
     for shas, _reference, _stop, _query, pairs in tasks:
         firsts = {a for a, _b in pairs}
         assert len(shas) <= 4 or len(firsts) == 1

@@ -91,12 +91,13 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
 
 def _records_from(where, made, max_pixels, workers):
     """records_for for the verification stage: the records the first pass made (pages), the rest decoded again
-    in worker processes (photos in uncertain pairs)."""
+    in worker processes (photos in uncertain pairs) and kept, so that a photo in several parts of a large scan
+    is decoded once (a scan keeps every file's thumbnail for its report too)."""
     def records_for(wanted):
         files = [(where[sha], hint) for sha, hint in wanted.items() if sha not in made]
         by_path = {path: data for path, data, _error in record_files(files, max_pixels, workers, FOREGROUND) if data}
-        again = {sha: by_path[where[sha]] for sha in wanted if sha not in made and where[sha] in by_path}
-        return {**{sha: made[sha] for sha in wanted if sha in made}, **again}
+        made.update({sha: by_path[where[sha]] for sha in wanted if sha not in made and where[sha] in by_path})
+        return {sha: made[sha] for sha in wanted if sha in made}
     return records_for
 
 

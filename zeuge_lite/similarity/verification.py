@@ -10,6 +10,7 @@ from zeuge_lite.similarity.verify import (
     SCREEN_MIN_INLIERS,
     PageFeatures,
     page_features,
+    runs_of_first_pages,
     screen_task,
     screen_tasks,
     verify_pair,
@@ -33,6 +34,11 @@ NOT_PAPER, PAGE, PAPER_NO_TEXT = 0, 1, 2
 PHOTO_SIDE, PHOTO_FEATURES = 768, 1500
 CHECKS_PER_TASK = 16  # pairs matched per task when a runner spreads the full checks over processes
 SCREEN_PAIRS_PER_TASK, SCREEN_TASKS = 500, 8  # the body screen is split when it has this many pairs per task
+# Records held at once: pairs are verified in parts of whole first contents (sorted keys) whose contents
+# number at most this, so a large batch never holds all its records (a page's is 141 KiB, a photo's ~105 KiB:
+# 40,000 photos in uncertain pairs would be ~4 GB). The screen forms its blocks within a part; batches under
+# this many contents to verify are one part.
+RECORDS_AT_ONCE = 4096
 
 
 @dataclass(frozen=True)
@@ -93,22 +99,21 @@ def apply_check(pair, check):
 def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     """Verify, in place, the candidate pairs that need it; return {pair key: Check} computed here, to cache.
 
-    records_for({sha: hint}) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped);
-    known_checks(keys) -> {pair key: Check} from earlier runs. Records are asked only for pairs not known.
+    records_for({sha: hint}) -> {sha: PageFeatures or bytes} for the contents asked (missing ones are skipped),
+    called once for each part of at most RECORDS_AT_ONCE contents; known_checks(keys) -> {pair key: Check} from
+    earlier runs. Records are asked only for pairs not known.
     Text pairs whose page bodies share nothing (verify.screen_text_pairs) are refused without the full match;
     run(function, tasks) -> iterable of function(task) spreads the screen and then the full matches (default:
     here, in order)."""
     todo = [(pair, pair_key(shas[pair.a], shas[pair.b])) for pair in pairs if needs_check(pair, hints)]
     known = known_checks(sorted({key for _pair, key in todo})) if todo else {}
     missing = sorted({key for _pair, key in todo if key not in known})
-    found = records_for(_wanted(todo, shas, hints, {sha for key in missing for sha in key})) if missing else {}
-    records = _as_records(found)
+    hint_of = {shas[i]: hints[i] for pair, _key in todo for i in (pair.a, pair.b)}
     both_pages = {pair_key(shas[p.a], shas[p.b]) for p, _key in todo if hints[p.a] and hints[p.b]}
-    missing = [key for key in missing if key[0] in records and key[1] in records]
-    new, orientations = screen(records, [key for key in missing if _text_pair(records, key, both_pages)], run or map)
-    tasks = _tasks([key for key in missing if key not in new], found, both_pages, orientations)
-    for results in (run or map)(check_task, tasks):
-        new.update(results)
+    new = {}
+    for part in runs_of_first_pages(missing, RECORDS_AT_ONCE):
+        wanted = sorted({sha for key in part for sha in key})
+        new.update(_verify_part(part, records_for({sha: hint_of[sha] for sha in wanted}), both_pages, run or map))
     for pair, key in todo:
         check = known.get(key) or new.get(key)
         if check is not None:
@@ -116,10 +121,15 @@ def verify_candidates(pairs, shas, hints, records_for, known_checks, run=None):
     return new
 
 
-def _wanted(todo, shas, hints, wanted):
-    """{sha: first-pass hint} of the wanted contents, in sha order."""
-    hint_of = {shas[i]: hints[i] for pair, _key in todo for i in (pair.a, pair.b) if shas[i] in wanted}
-    return dict(sorted(hint_of.items()))
+def _verify_part(keys, found, both_pages, run):
+    """{key: Check} for these pair keys, from the records found for their contents (pairs missing one are
+    skipped): the body screen for text pairs, then the full checks."""
+    records = _as_records(found)
+    keys = [key for key in keys if key[0] in records and key[1] in records]
+    new, orientations = screen(records, [key for key in keys if _text_pair(records, key, both_pages)], run)
+    for results in run(check_task, _tasks([key for key in keys if key not in new], found, both_pages, orientations)):
+        new.update(results)
+    return new
 
 
 def _text_pair(records, key, both_pages):

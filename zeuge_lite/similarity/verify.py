@@ -536,11 +536,11 @@ def screen_text_pairs(records, keys):
 
 
 def screen_tasks(records, keys, parts=1):
-    """The screen of these pairs as independent tasks for screen_task: one or more per block (_blocks), at
-    least `parts` in all when there are that many first pages, split by the pairs' first page (query side).
-    Every task of a block holds all the block's pages (reference side, which decides the stop chunks), so the
-    results do not depend on `parts`."""
-    blocks = _blocks(sorted(keys))
+    """The screen of these pairs as independent tasks for screen_task: one or more per block of at most
+    SCREEN_BLOCK_PAGES pages (runs_of_first_pages), at least `parts` in all when there are that many first
+    pages, split by the pairs' first page (query side). Every task of a block holds all the block's pages
+    (reference side, which decides the stop chunks), so the results do not depend on `parts`."""
+    blocks = runs_of_first_pages(sorted(keys), SCREEN_BLOCK_PAGES)
     tasks = []
     for block in blocks:
         shas = sorted({sha for key in block for sha in key})
@@ -554,14 +554,14 @@ def screen_tasks(records, keys, parts=1):
     return tasks
 
 
-def _blocks(keys):
-    """Sorted pair keys cut into runs of whole first pages whose pages number at most SCREEN_BLOCK_PAGES (or
-    one first page's pairs, however many)."""
+def runs_of_first_pages(keys, limit):
+    """Sorted pair keys cut into runs of whole first pages whose pages number at most `limit` (or one first
+    page's pairs, however many)."""
     blocks, pages = [], set()
     for first, run in groupby(keys, key=itemgetter(0)):
         run = list(run)
         mine = {first, *(b for _a, b in run)}
-        if blocks and len(pages | mine) <= SCREEN_BLOCK_PAGES:
+        if blocks and len(pages | mine) <= limit:
             blocks[-1].extend(run)
             pages |= mine
         else:
