@@ -488,13 +488,15 @@ def _central(record, mirrored):
     return points[keep][:SCREEN_POINTS], descriptors[keep][:SCREEN_POINTS]
 
 
-def _screen_side(records, shas, owner_of, mirrors):
+def _screen_side(records, shas, owner_of, mirrors, central):
     """Points, descriptors, owner and mirrored flag of the central points of these pages (direct, and mirrored
-    too when mirrors)."""
+    too when mirrors); central: {(sha, mirrored): _central's result}, filled as they are first needed."""
     side = []
     for sha in shas:
         for mirrored in (False, True) if mirrors else (False,):
-            points, descriptors = _central(records[sha], mirrored)
+            if (sha, mirrored) not in central:
+                central[sha, mirrored] = _central(records[sha], mirrored)
+            points, descriptors = central[sha, mirrored]
             side.append((points, descriptors, np.full(len(descriptors), owner_of[sha]),
                          np.full(len(descriptors), mirrored)))
     return tuple(np.concatenate(column) for column in zip(*side))
@@ -541,15 +543,15 @@ def screen_tasks(records, keys, parts=1):
     pages, split by the pairs' first page (query side). Every task of a block holds all the block's pages
     (reference side, which decides the stop chunks), so the results do not depend on `parts`."""
     blocks = runs_of_first_pages(sorted(keys), SCREEN_BLOCK_PAGES)
-    tasks = []
+    tasks, central = [], {}
     for block in blocks:
         shas = sorted({sha for key in block for sha in key})
         owner_of = {sha: n for n, sha in enumerate(shas)}
-        reference = _screen_side(records, shas, owner_of, mirrors=False)[:3]
+        reference = _screen_side(records, shas, owner_of, False, central)[:3]
         stop = max(SCREEN_STOP, SCREEN_STOP_SHARE * len(shas))
         for part in _balanced(block, -(-parts // len(blocks))):
             firsts = sorted({a for a, _b in part})
-            tasks.append((shas, reference, stop, _screen_side(records, firsts, owner_of, mirrors=True),
+            tasks.append((shas, reference, stop, _screen_side(records, firsts, owner_of, True, central),
                           [(owner_of[a], owner_of[b]) for a, b in part]))
     return tasks
 
