@@ -184,7 +184,11 @@ def test_a_percent_reads_100_only_for_an_identical_picture_and_a_threshold_reads
 
 def test_a_page_whose_lines_run_one_way_is_turned_so_that_they_run_across():
     from tests.test_verify import letter, photo
-    from zeuge_lite.similarity.orientation import text_lines_turn
+    from zeuge_lite.similarity.orientation import text_lines_turn as lines_turn
+
+    def text_lines_turn(image):
+        return lines_turn(np.asarray(image.convert("L")))
+
     page = letter(3).resize((247, 320))
     assert text_lines_turn(page) == 0
     assert text_lines_turn(page.transpose(Image.Transpose.ROTATE_90)) == 1

@@ -42,17 +42,18 @@ def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     rgb = decode_rgb(image, ANALYSIS_SIDE)
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
-    paper = looks_like_paper(rgb)
-    vectors = embedder.embed_views(rgb, _turns(rgb, gray, paper))
+    luma = np.asarray(rgb.convert("L"))  # once, for the paper and the text-line cues
+    paper = looks_like_paper(luma)
+    vectors = embedder.embed_views(rgb, _turns(luma, gray, paper))
     return Features(width, height, dihedral_phashes(rgb, gray), vectors, thumbnail, int(paper),
                     frame_count(image), is_plain(rgb))
 
 
-def _turns(rgb, gray, paper):
+def _turns(luma, gray, paper):
     """The quarter turns embedded (upright, canonical, second canonical): a page whose lines of text clearly run
     one way is embedded once, turned so that they run across (docs-dev: 1.31 model passes a file instead of 2.04,
     the same groups; a page upside down stays at cosine >= 0.76 of itself, against the 0.55 candidate floor)."""
-    across = text_lines_turn(rgb) if paper else None
+    across = text_lines_turn(luma) if paper else None
     return (across,) * 3 if across is not None else (0, *canonical_turns(gray))
 
 

@@ -35,11 +35,11 @@ def top_heaviness(gray):
 LINES_CLEAR = 2.0  # row-to-column ratio of darkness changes beyond which a page's lines of text run one way
 
 
-def text_lines_turn(rgb):
+def text_lines_turn(luma):
     """0 when a page's lines of text run across, 1 (a quarter turn counter-clockwise makes them run across) when
     they run down, None when neither is clear: lines alternate dark and light from row to row far more than
-    from column to column."""
-    darkness = 255.0 - np.asarray(rgb.convert("L"), dtype=np.float32)
+    from column to column. luma: the page's grey levels (uint8 array)."""
+    darkness = 255.0 - luma.astype(np.float32)
     if min(darkness.shape) < 2:  # a line of pixels has no lines of text
         return None
     rows = np.std(np.diff(darkness.mean(axis=1)))

@@ -207,11 +207,11 @@ def ink_mask(gray):
     return cv2.adaptiveThreshold(blur, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 20)
 
 
-def looks_like_paper(rgb):
-    """Cheap first-pass hint (on the small analysis image) that an image may be a page: most of it lies
-    within a few grey levels of one bright paper tone. docs-dev pages: >= 0.65 of their pixels; prints
-    <= 0.50; dev photos: 4.8 % reach 0.50. A page missed here is never verified, so the gate errs low."""
-    gray = np.asarray(rgb.convert("L"), dtype=np.int16)
+def looks_like_paper(luma):
+    """Cheap first-pass hint (on the small analysis image's grey levels, uint8) that an image may be a page:
+    most of it lies within a few grey levels of one bright paper tone. docs-dev pages: >= 0.65 of their pixels;
+    prints <= 0.50; dev photos: 4.8 % reach 0.50. A page missed here is never verified, so the gate errs low."""
+    gray = luma.astype(np.int16)
     hist = np.convolve(np.bincount(gray.ravel(), minlength=256), np.ones(9), "same")
     tone = int(np.argmax(hist))
     return tone >= PAPER_MIN_TONE and float((np.abs(gray - tone) <= PAPER_SPREAD).mean()) >= PAPER_SHARE
