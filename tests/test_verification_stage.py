@@ -3,6 +3,7 @@ letters on one letterhead kept apart while a re-scan joins its letter — throug
 run alike. Pages are drawn by tests/test_verify.py's helpers; photos are the shipped demo photos."""
 import io
 import json
+import os
 
 import pytest
 from PIL import Image, ImageOps
@@ -13,7 +14,8 @@ from zeuge_lite import queries_similarity as qs
 from zeuge_lite.demo import PHOTOS_DIR
 from zeuge_lite.similarity import verification
 from zeuge_lite.similarity.grouping import Pair, Thresholds, group_items, pair_signal, pair_tier
-from zeuge_lite.similarity.scan import scan_folder
+from zeuge_lite.similarity import scan
+from zeuge_lite.similarity.scan import RecordSpill, scan_folder
 from zeuge_lite.similarity.verification import Check, needs_check, page_record, verify_candidates
 from zeuge_lite.tasks import huey
 
@@ -129,6 +131,34 @@ def test_scan_keeps_letters_of_one_letterhead_apart_and_joins_the_rescans(tmp_pa
     index = {path: i for i, path in enumerate(result.paths)}
     between = [p for p in result.pairs if {p.a, p.b} == {index["letter-1.png"], index["letter-2.png"]}]
     assert between and between[0].verified is False and between[0].text  # it was a candidate, and refused
+
+
+def test_the_record_spill_keeps_records_in_a_file_it_deletes_at_the_end():
+    records = {"a" * 64: page_record(_png(letter(1)), 10**8), "b" * 64: b"x" * 70_000, "c" * 64: b""}
+    with RecordSpill() as spill:
+        spill.update(records)
+        spill["a" * 64] = b"another record for the same content is not kept twice"
+        path = f"/proc/self/fd/{spill._file.fileno()}"
+        held = os.path.getsize(path)
+        assert {sha: spill[sha] for sha in records} == records and len(spill) == 3 and "d" * 64 not in spill
+    assert held == sum(map(len, records.values()))
+    assert spill._file.closed
+
+
+def test_a_scan_keeps_its_records_in_the_spill(tmp_path, letter_files, monkeypatch):
+    spills = []
+
+    class CountedSpill(RecordSpill):
+        def __init__(self):
+            super().__init__()
+            spills.append(self)
+
+    monkeypatch.setattr(scan, "RecordSpill", CountedSpill)
+    for name, data in letter_files.items():
+        (tmp_path / name).write_bytes(data)
+    result = scan_folder(tmp_path, MODEL, Thresholds(), 10**8, workers=1)
+    assert len(spills) == 1 and len(spills[0]) == len(result.paths) == 4  # every page's record went to the file
+    assert spills[0]._file.closed
 
 
 def test_demo_photos_group_as_without_verification(tmp_path):

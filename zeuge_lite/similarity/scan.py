@@ -1,5 +1,7 @@
 """Headless scan of a folder tree: the same stages as the app, results as duplicates.json and .html."""
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +57,15 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
     files = [path for path, reason in walked if reason is None]
     result = ScanResult(model, thresholds)
     result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
-    shas, hashes, vectors, hints, where, records = [], [], [], [], {}, {}
+    with RecordSpill() as records:
+        _analyse_and_group(root, files, result, records, max_pixels, progress, workers, model_dir)
+    return result
+
+
+def _analyse_and_group(root, files, result, records, max_pixels, progress, workers, model_dir):
+    """scan_folder's stages, filling result; records: where the verification records are kept (RecordSpill)."""
+    model, thresholds = result.model, result.thresholds
+    shas, hashes, vectors, hints, where = [], [], [], [], {}
     for done, (path, sha, features, error) in enumerate(
             analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE, niceness=FOREGROUND), start=1):
         relative = path.relative_to(root).as_posix()
@@ -86,7 +96,46 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
                           lambda keys: {}, lambda function, tasks: run_checks(function, tasks, workers, FOREGROUND))
         result.groups = group_items(result.pairs, thresholds)
         result.uniqueness = uniqueness(nearest).round(4).tolist()
-    return result
+
+
+class RecordSpill:
+    """The verification records a scan makes, {sha: record bytes}, kept in a temporary file instead of memory: a
+    page's record is 141 KiB, so a scan of 100,000 pages would otherwise hold 14 GB; verification asks for one
+    part (verification.RECORDS_AT_ONCE contents) at a time. The file is deleted when the scan ends."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile(prefix="zeuge-records-")
+        self._where, self._end = {}, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self._file.close()
+
+    def __contains__(self, sha):
+        return sha in self._where
+
+    def __len__(self):
+        return len(self._where)
+
+    def __setitem__(self, sha, record):
+        if sha in self._where:  # the same content has the same record
+            return
+        record, start = memoryview(record), self._end
+        while record:  # os.pwrite may write less than asked
+            written = os.pwrite(self._file.fileno(), record, self._end)
+            record, self._end = record[written:], self._end + written
+        self._where[sha] = (start, self._end - start)
+
+    def __getitem__(self, sha):
+        start, size = self._where[sha]
+        return os.pread(self._file.fileno(), size, start)
+
+    def update(self, records):
+        """Keep each of these {sha: record bytes}."""
+        for sha, record in records.items():
+            self[sha] = record
 
 
 def _records_from(where, made, max_pixels, workers):
