@@ -6,6 +6,7 @@ database bytes per item. Figures, not tests.
     .venv/bin/python bench/bench_scale.py 10000 --keep DIR  # one size; keep the instance in DIR
     .venv/bin/python bench/bench_scale.py --recall           # reduced views against full ones, real photos
     .venv/bin/python bench/bench_scale.py 100000 --crowd 11  # a crowded batch: clusters of 11 alike items
+    .venv/bin/python bench/bench_scale.py --scan-views       # memory of `flask zeuge scan`'s views at 100,000
 
 After the comparison of the 100,000-item batch, the same instance is served by the Procfile's web line for
 the pages (bench_pages.measure_pages; also an archive of 100 batches x 1,000) and the exports
@@ -268,7 +269,29 @@ def approximate_recall(folders=(SHARED / "dev" / "images", SHARED / "docs-dev" /
     print(f"  unverified groups at the default thresholds: {'the same' if same else 'DIFFERENT'}")
 
 
+def scan_views_memory(n=100_000, dim=1280):
+    """Peak memory (tracemalloc) of `flask zeuge scan`'s views for n files, from the first pass's per-file
+    float16 views to the comparison's matrices (scan.comparison_views), in the dev photos' mix of views."""
+    import tracemalloc
+    from zeuge_lite.similarity.scan import comparison_views
+    rng = np.random.default_rng(7)
+    tracemalloc.start()
+    vectors = []
+    for i in range(n):
+        views = rng.standard_normal((3, dim), dtype=np.float32).astype(np.float16)
+        views[1] = views[0] if i % 100 >= 63 else views[1]  # 63 % have a canonical view of their own
+        views[2] = views[1] if i % 100 >= 15 else views[2]  # 15 % a second one
+        vectors.append(views)
+    matrices = comparison_views(vectors)
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"  flask zeuge scan's views for {n:,} files: peak {peak / 2**30:.2f} GiB, held for the comparison "
+          f"{held / 2**30:.2f} GiB ({len(matrices.second):,} second views)")
+
+
 def main():
+    if "--scan-views" in sys.argv:
+        return scan_views_memory()
     if "--recall" in sys.argv:
         return approximate_recall()
     if "--job" in sys.argv:
