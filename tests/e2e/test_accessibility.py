@@ -43,6 +43,7 @@ def _batch_before_run(page, audit):
 
 
 def _run(page, audit):
+    page.wait_for_load_state("load")  # htmx is deferred: a click before it has run does nothing
     page.locator("#run-analysis").click()
     expect(page.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
     expect(page.locator("#groups-status")).to_contain_text("groups found")

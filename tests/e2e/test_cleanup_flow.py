@@ -129,6 +129,7 @@ def test_cleanup_flow(demo_with_worker, page):
     choose_files(page, _overlapping_shots())
     expect(page.locator("#upload-done")).to_be_visible()
     page.click("text=3. Similarity")
+    page.wait_for_load_state("load")  # htmx is deferred: a click before it has run does nothing
     page.click("#run-analysis")
     expect(page.locator("#groups-status")).to_contain_text("1 group found", timeout=120_000)
     series = _card(page, "street-1.jpg", "street-2.jpg")

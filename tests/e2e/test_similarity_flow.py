@@ -28,6 +28,7 @@ def _open_similarity_tab(page, url):
         page.click("text=Demo Archive (Pro)")
     page.click("text=Kodak scans")
     page.click("text=3. Similarity")
+    page.wait_for_load_state("load")  # htmx is deferred: a click before it has run does nothing
 
 
 def _group_sets(page):
