@@ -12,9 +12,8 @@ from tests.test_verify import letter, rescan
 from zeuge_lite import analysis, queries
 from zeuge_lite import queries_similarity as qs
 from zeuge_lite.demo import PHOTOS_DIR
-from zeuge_lite.similarity import verification
+from zeuge_lite.similarity import scan, verification
 from zeuge_lite.similarity.grouping import Pair, Thresholds, group_items, pair_signal, pair_tier
-from zeuge_lite.similarity import scan
 from zeuge_lite.similarity.scan import RecordSpill, scan_folder
 from zeuge_lite.similarity.verification import Check, needs_check, page_record, verify_candidates
 from zeuge_lite.tasks import huey
@@ -146,19 +145,22 @@ def test_the_record_spill_keeps_records_in_a_file_it_deletes_at_the_end():
 
 
 def test_a_scan_keeps_its_records_in_the_spill(tmp_path, letter_files, monkeypatch):
-    spills = []
+    spills, spill_dir = [], tmp_path / "out"
+    spill_dir.mkdir()
 
     class CountedSpill(RecordSpill):
-        def __init__(self):
-            super().__init__()
+        def __init__(self, folder):
+            super().__init__(folder)
             spills.append(self)
+            assert os.path.dirname(os.readlink(f"/proc/self/fd/{self._file.fileno()}")) == str(spill_dir)
 
     monkeypatch.setattr(scan, "RecordSpill", CountedSpill)
+    (tmp_path / "in").mkdir()
     for name, data in letter_files.items():
-        (tmp_path / name).write_bytes(data)
-    result = scan_folder(tmp_path, MODEL, Thresholds(), 10**8, workers=1)
+        (tmp_path / "in" / name).write_bytes(data)
+    result = scan_folder(tmp_path / "in", MODEL, Thresholds(), 10**8, workers=1, spill_dir=spill_dir)
     assert len(spills) == 1 and len(spills[0]) == len(result.paths) == 4  # every page's record went to the file
-    assert spills[0]._file.closed
+    assert spills[0]._file.closed and not list(spill_dir.iterdir())  # nothing left behind
 
 
 def test_demo_photos_group_as_without_verification(tmp_path):

@@ -109,12 +109,13 @@ def scan_command(folder, out_dir, threshold, level, model, workers):
     model = model or current_app.config["MODEL"]
     thresholds = _thresholds(threshold, level)
     _check_model(model)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with click.progressbar(length=1, label="Analysing", show_pos=True) as bar:
         def progress(done, total):
             bar.length = total
             bar.update(done - bar.pos)
         result = scan_folder(folder, model, thresholds, current_app.config["MAX_IMAGE_PIXELS"], progress,
-                             workers, current_app.config["MODEL_DIR"])
+                             workers, current_app.config["MODEL_DIR"], spill_dir=out_dir)
     json_path, html_path = write_outputs(result, out_dir)
     others = len(result.skipped) - len(result.errors)
     click.echo(f"{len(result.paths)} photos, {len(result.groups)} groups, {len(result.errors)} unreadable files, "

@@ -50,14 +50,16 @@ def _walk(root):
             yield path, None
 
 
-def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None, model_dir=None):
-    """Analyse every image under root and group them; progress(done, total) is called as files finish."""
+def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None, model_dir=None, spill_dir=None):
+    """Analyse every image under root and group them; progress(done, total) is called as files finish.
+
+    spill_dir: where the verification records are kept meanwhile (RecordSpill; default: the temporary folder)."""
     root = Path(root)
     walked = list(_walk(root))
     files = [path for path, reason in walked if reason is None]
     result = ScanResult(model, thresholds)
     result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
-    with RecordSpill() as records:
+    with RecordSpill(spill_dir) as records:
         _analyse_and_group(root, files, result, records, max_pixels, progress, workers, model_dir)
     return result
 
@@ -109,10 +111,11 @@ def comparison_views(vectors):
 class RecordSpill:
     """The verification records a scan makes, {sha: record bytes}, kept in a temporary file instead of memory: a
     page's record is 141 KiB, so a scan of 100,000 pages would otherwise hold 14 GB; verification asks for one
-    part (verification.RECORDS_AT_ONCE contents) at a time. The file is deleted when the scan ends."""
+    part (verification.RECORDS_AT_ONCE contents) at a time. The file has no name and goes when the scan ends
+    (even when killed). `flask zeuge scan` puts it in its --out folder: /tmp may be memory (tmpfs)."""
 
-    def __init__(self):
-        self._file = tempfile.TemporaryFile(prefix="zeuge-records-")
+    def __init__(self, folder=None):
+        self._file = tempfile.TemporaryFile(prefix="zeuge-records-", dir=folder)
         self._where, self._end = {}, 0
 
     def __enter__(self):
