@@ -142,6 +142,17 @@ def test_second_run_request_returns_the_active_run(client, conn, batch):
     huey.flush()
 
 
+def test_a_run_button_clicked_before_htmx_loaded_starts_the_run_and_shows_the_tab(client, conn, batch):
+    response = client.post(f"/batches/{batch}/similarity/run", data={"answer": "page"})  # a plain form post
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/batches/{batch}/similarity")
+    assert qs.latest_run(conn, batch)["status"] == "queued"
+    tab = client.get(response.headers["Location"])
+    assert b"Cancel" in tab.data and b"<progress" in tab.data
+    answer = client.post(f"/batches/{batch}/similarity/run", data={"answer": "page"}, headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and b'id="analysis"' in answer.data  # htmx posts the form too: a fragment
+    huey.flush()
+
+
 def test_cancel_a_queued_run(client, conn, batch):
     client.post(f"/batches/{batch}/similarity/run")
     response = client.post(f"/batches/{batch}/similarity/cancel")

@@ -126,3 +126,15 @@ def test_a_consumer_killed_mid_run_leaves_a_clear_failure_and_a_rerun_finishes(t
     finally:
         stop_process(server)
         stop_process(consumer)
+
+
+def test_run_starts_from_a_page_whose_scripts_have_not_run(demo_with_worker, browser):
+    """Run analysis is a form as well: clicked before the deferred htmx has run (here: scripts off), it still
+    starts the run (CSRF token included) and the tab shows it."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    _open_similarity_tab(page, demo_with_worker)
+    page.click("#run-analysis")
+    expect(page).to_have_url(demo_with_worker + "/batches/1/similarity")
+    expect(page.locator("#analysis progress, #analysis p[role=status]").first).to_be_visible()
+    context.close()

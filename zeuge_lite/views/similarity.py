@@ -1,7 +1,7 @@
 """The Similarity tab: start a run, live progress, groups. Every endpoint here checks the plan on the server."""
 from datetime import datetime, UTC
 
-from flask import Blueprint, current_app, make_response, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from zeuge_lite import analysis, review
@@ -47,9 +47,13 @@ def _progress(run):
 @bp.route("/<int:batch_id>/similarity/run", methods=("POST",))
 @login_required
 def start(batch_id):
-    """Start an analysis, or return the one already running (double click, second tab)."""
+    """Start an analysis, or return the one already running (double click, second tab); a plain form post (a
+    click before htmx has loaded) goes back to the tab, which shows the run."""
     batch = similarity_batch(batch_id, write=True)
-    return _progress_fragment(batch, start_run(batch_id))
+    run = start_run(batch_id)
+    if request.form.get("answer") == "page" and not request.htmx:
+        return redirect(url_for("similarity.tab", batch_id=batch_id), code=303)
+    return _progress_fragment(batch, run)
 
 
 def start_run(batch_id):
