@@ -73,6 +73,15 @@
     if (flashes && lost() && !document.querySelector("[autofocus]")) { flashes.tabIndex = -1; flashes.focus(); }
   });
 
+  // The metadata table saves a cell when it changes, through htmx, which is deferred: a cell edited before htmx
+  // had run (a slow page) is saved once it has, so no edit is lost. The cell being typed in saves on its change.
+  htmx.onLoad(function (root) {
+    if (root !== document.body) { return; }
+    document.querySelectorAll("table.metadata input[hx-post]").forEach(function (input) {
+      if (input.value !== input.defaultValue && input !== document.activeElement) { htmx.trigger(input, "change"); }
+    });
+  });
+
   // Confirmations are <dialog class="confirm">s, opened modal as they arrive: the focus goes inside (its
   // autofocus control, else its first), Escape closes (through its data-dialog-cancel control when that has
   // more to do, as a Cancel that reloads what the dialog replaced), and closing returns the focus to the

@@ -1,6 +1,6 @@
 """In a real browser with the shipped model: the demo archive, Run, live progress, groups of the demo's
 near-duplicates; with the in-process worker of `flask run` and with a real huey_consumer process, including
-a consumer killed mid-run."""
+a consumer killed mid-run; and clicks and edits made before the deferred htmx has run (Run, a metadata cell)."""
 import os
 import re
 import signal
@@ -138,3 +138,22 @@ def test_run_starts_from_a_page_whose_scripts_have_not_run(demo_with_worker, bro
     expect(page).to_have_url(demo_with_worker + "/batches/1/similarity")
     expect(page.locator("#analysis progress, #analysis p[role=status]").first).to_be_visible()
     context.close()
+
+
+def test_a_metadata_edit_made_before_htmx_has_run_is_saved(demo_with_worker, page):
+    """The Metadata tab saves a cell on change through htmx, which is deferred: here htmx is held back until
+    a cell has been edited and left, and the edit must still be saved."""
+    _open_similarity_tab(page, demo_with_worker)
+    held = []
+    page.route("**/vendor/htmx-*.min.js", lambda route: held.append(route))
+    page.goto(demo_with_worker + "/batches/1/metadata", wait_until="commit")
+    cell, saved = page.locator("table.metadata input[name=title]").first, page.locator("td.saved").first
+    cell.fill("Edited before htmx")
+    cell.press("Tab")
+    expect(saved).to_have_text("")
+    assert len(held) == 1  # htmx has not run
+    held[0].continue_()
+    page.unroute("**/vendor/htmx-*.min.js")
+    expect(saved).to_contain_text("Saved")
+    page.reload()
+    expect(page.locator("table.metadata input[name=title]").first).to_have_value("Edited before htmx")
