@@ -151,8 +151,8 @@ class RecordSpill:
 
 def _records_from(where, made, max_pixels, workers):
     """records_for for the verification stage: the records the first pass made (pages), the rest decoded again
-    in worker processes (photos in uncertain pairs) and kept, so that a photo in several parts of a large scan
-    is decoded once (a scan keeps every file's thumbnail for its report too)."""
+    in worker processes (photos in uncertain pairs) and kept in `made` (a RecordSpill, on disk), so that a photo
+    in several parts of a large scan is decoded once."""
     def records_for(wanted):
         files = [(where[sha], hint) for sha, hint in wanted.items() if sha not in made]
         by_path = {path: data for path, data, _error in record_files(files, max_pixels, workers, FOREGROUND) if data}
