@@ -218,7 +218,9 @@ def test_app_run_keeps_letters_apart_and_a_rerun_reuses_records_and_results(
 
 def test_a_large_verification_holds_a_part_of_the_records_at_a_time(letter_files, monkeypatch):
     """Pairs are verified in parts of whole first contents: records_for is asked for at most RECORDS_AT_ONCE
-    contents (or one first content with all its partners) at a time, with the same results as in one part."""
+    contents (or one first content with all its partners) at a time, with the same decisions as in one part (a
+    text pair's full match starts from its body screen's similarity, which the other pages of its block can move
+    a little: the inliers then differ by a few per cent)."""
     records = {name: page_record(data, 10**8) for name, data in letter_files.items()}
     names = sorted(records)
 
@@ -235,11 +237,13 @@ def test_a_large_verification_holds_a_part_of_the_records_at_a_time(letter_files
     parts, asked = run(2)
     assert asked_once == [names] and len(asked) == len(names) - 1  # each first content with its partners
     assert all(len(part) == len(names) - n for n, part in enumerate(asked))
-    assert parts == whole and any(verified for verified, _i, _c in whole)
+    assert [verified for verified, _i, _c in parts] == [verified for verified, _i, _c in whole]
+    assert any(verified for verified, _i, _c in whole)
+    assert all(abs(i - j) <= 0.1 * max(i, j) for (_v, i, _c), (_w, j, _d) in zip(parts, whole))
 
 
 def test_check_version_is_part_of_the_cache_key(conn):
-    assert qs.pair_checks(conn, [("a" * 64, "b" * 64)], verification.VERSION) == {}
+    assert qs.pair_checks(conn, [("a" * 64, "b" * 64)], verification.CHECK_VERSION) == {}
     assert json.dumps(verification.UNCERTAIN_COSINE)  # plain numbers: the bench prints them
 
 
@@ -261,8 +265,10 @@ def test_a_runner_gets_the_full_checks_and_screened_page_pairs_never_reach_it(le
     assert len(new) == len(pairs) and set(seen) < set(new)
     assert all(not new[key].verified for key in set(new) - set(seen))
     # a full check matches the first page only the ways its body passed the screen: the turned re-scan is mirrored
-    assert seen[("letter-1-rescan.jpg", "letter-1.png")] == (False,)
-    assert seen[("letter-1-turned.jpg", "letter-1.png")] == (True,)
+    # (and starts from the similarity the screen found for the bodies, one for each way)
+    assert list(seen[("letter-1-rescan.jpg", "letter-1.png")]) == [False]
+    assert list(seen[("letter-1-turned.jpg", "letter-1.png")]) == [True]
+    assert all(prior.shape == (2, 3) for priors in seen.values() for prior in priors.values())
     assert all(new[(name, "letter-1.png")].verified for name in ("letter-1-rescan.jpg", "letter-1-turned.jpg"))
     assert check_task(({}, [])) == []
     alone = [Pair(a, b, 0.9, 20, False) for a in range(len(names)) for b in range(a + 1, len(names))]

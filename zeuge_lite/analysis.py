@@ -15,7 +15,7 @@ from zeuge_lite.similarity.grouping import (Pair, Thresholds, apart_from_plain, 
                                             view_similarity)
 from zeuge_lite.similarity.neighbours import candidate_pairs, gather_views, view_dtype
 from zeuge_lite.similarity.parallel import UNREADABLE, analyse_files, record_files, run_checks
-from zeuge_lite.similarity.verification import PAGE, VERSION, Check, verify_candidates
+from zeuge_lite.similarity.verification import CHECK_VERSION, PAGE, RECORD_VERSION, Check, verify_candidates
 
 PROGRESS_EVERY_S = 0.5
 MAX_KNN = 4096  # sqlite-vec's largest k
@@ -139,7 +139,7 @@ def _save_result(conn, spec, sha256, features, error):
         else:
             qs.save_features(conn, spec, sha256, features)
             if features.record is not None:  # a page: its verification record came from the same decode
-                qs.save_page_record(conn, sha256, VERSION, features.record)
+                qs.save_page_record(conn, sha256, RECORD_VERSION, features.record)
     return True
 
 
@@ -195,7 +195,7 @@ def stored_records(conn, storage, settings, progress=None):
     """records_for for the verification stage: cached records, the rest decoded from the originals and cached;
     progress(stage, done, total) hears of each one decoded."""
     def records_for(wanted):
-        found = qs.page_records(conn, list(wanted), VERSION)
+        found = qs.page_records(conn, list(wanted), RECORD_VERSION)
         exts = qs.file_exts(conn, [sha for sha in wanted if sha not in found])
         files = [(storage.original_path(sha, ext), wanted[sha]) for sha, ext in exts.items()]
         for done, (path, record, _error) in enumerate(
@@ -204,7 +204,7 @@ def stored_records(conn, storage, settings, progress=None):
                 progress("reading details for verification", done, len(files))
             if record is not None:
                 with transaction(conn):
-                    qs.save_page_record(conn, path.stem, VERSION, record)
+                    qs.save_page_record(conn, path.stem, RECORD_VERSION, record)
                 found[path.stem] = record
         return found
     return records_for
@@ -212,7 +212,8 @@ def stored_records(conn, storage, settings, progress=None):
 
 def _cached_checks(conn):
     def known_checks(keys):
-        return {key: Check(bool(v), i, c, bool(t)) for key, (v, i, c, t) in qs.pair_checks(conn, keys, VERSION).items()}
+        cached = qs.pair_checks(conn, keys, CHECK_VERSION)
+        return {key: Check(bool(v), i, c, bool(t)) for key, (v, i, c, t) in cached.items()}
     return known_checks
 
 
@@ -240,7 +241,7 @@ def compare_batch(conn, batch_id, model, records_for=None, storage=None, progres
     checked = _verify(conn, pairs, shas, hints, records_for, progress)
     progress("storing pairs")
     with transaction(conn):
-        qs.save_pair_checks(conn, VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
+        qs.save_pair_checks(conn, CHECK_VERSION, {key: (int(c.verified), c.inliers, c.coverage, int(c.text))
                                             for key, c in checked.items()})
         qs.save_pairs(conn, batch_id, model, [(ids[p.a], ids[p.b], p.cosine, p.hash_distance, int(p.same_file),
                                                int(p.turned), _flag(p.verified), p.inliers, p.coverage, int(p.text),

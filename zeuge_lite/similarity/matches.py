@@ -4,7 +4,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from zeuge_lite.similarity.verify import matched_points
+from zeuge_lite.similarity.verify import matched_points, screen_priors
 
 GAP = 16          # px between the two thumbnails
 MAX_LINES = 40    # more lines hide the pictures; an even sample of the matches is drawn
@@ -12,8 +12,11 @@ COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 
 
 def match_picture(thumb_a, thumb_b, record_a, record_b, text=False):
-    """(PNG bytes, matches drawn, Verification) for two decoded thumbnails and their PageFeatures records."""
-    verification, src, dst = matched_points(record_a, record_b, text)
+    """(PNG bytes, matches drawn, Verification) for two decoded thumbnails and their PageFeatures records; a
+    text pair is matched from its bodies' similarity, as the analysis matched it."""
+    text = text or record_a.is_text_page or record_b.is_text_page
+    priors = screen_priors(record_a, record_b) if text else None
+    verification, src, dst = matched_points(record_a, record_b, text, priors=priors)
     a, b = thumb_a.convert("RGB"), thumb_b.convert("RGB")
     canvas = Image.new("RGB", (a.width + GAP + b.width, max(a.height, b.height)), "white")
     canvas.paste(a, (0, 0))

@@ -7,7 +7,6 @@ from zeuge_lite.similarity.decode import decode_rgb, open_image
 from zeuge_lite.similarity.verify import (
     MAX_SIDE,
     ORB_FEATURES,
-    SCREEN_MIN_INLIERS,
     PageFeatures,
     page_features,
     runs_of_first_pages,
@@ -16,10 +15,12 @@ from zeuge_lite.similarity.verify import (
     verify_pair,
 )
 
-# Bump when page_features or verify_pair change what they decide: cached records and results of another
+# Bump RECORD_VERSION when page_features changes what a record holds, CHECK_VERSION when verify_pair or the
+# screen change what they decide (and with every record change): cached records and pair results of another
 # version are then ignored (and recomputed when needed).
-VERSION = 4  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection); 3: similarity screen;
-# 4: photo records at PHOTO_SIDE / PHOTO_FEATURES
+RECORD_VERSION = 5  # 2: mirror descriptors at the mirrored keypoints (no second ORB detection); 3: similarity
+# screen; 4: photo records at PHOTO_SIDE / PHOTO_FEATURES; 5: smaller pages of text enlarged to MAX_SIDE
+CHECK_VERSION = 6  # 6: records 5, and a screened text pair's full match starts from the screen's similarity
 # Photo pairs in this cosine band that the hash does not settle are verified: below it no link is possible
 # at the default threshold minus grouping.VERIFIED_MARGIN, above it the embedding says "re-scan" reliably.
 UNCERTAIN_COSINE = (0.64, 0.85)
@@ -43,7 +44,7 @@ RECORDS_AT_ONCE = 4096
 
 @dataclass(frozen=True)
 class Check:
-    """A pair's verification result, as cached by (sha_a, sha_b, VERSION)."""
+    """A pair's verification result, as cached by (sha_a, sha_b, CHECK_VERSION)."""
     verified: bool
     inliers: int
     coverage: float | None
@@ -52,9 +53,10 @@ class Check:
 
 def page_record(data, max_pixels, hint=PAGE):
     """The verification record (bytes) of one image file's content, from its own decode; hint is the first
-    pass's (a photo's record is smaller: PHOTO_SIDE)."""
+    pass's (a photo's record is smaller: PHOTO_SIDE; a smaller page of text is enlarged to MAX_SIDE)."""
     side, features = (PHOTO_SIDE, PHOTO_FEATURES) if hint == NOT_PAPER else (MAX_SIDE, ORB_FEATURES)
-    return page_features(decode_rgb(open_image(data, max_pixels), side), side, features).to_bytes()
+    rgb = decode_rgb(open_image(data, max_pixels), side)
+    return page_features(rgb, side, features, upscale_text=hint != NOT_PAPER).to_bytes()
 
 
 def first_pass_hint(looks_like_paper, record=None):
@@ -84,10 +86,10 @@ def pair_key(sha_a, sha_b):
     return (sha_a, sha_b) if sha_a < sha_b else (sha_b, sha_a)
 
 
-def check_records(record_a, record_b, pages=False, orientations=(False, True)):
+def check_records(record_a, record_b, pages=False, orientations=(False, True), priors=None):
     """Verify two records (PageFeatures) -> Check; pages=True when both look like paper in the first pass;
-    orientations as verify.verify_pair's."""
-    result = verify_pair(record_a, record_b, text=pages, orientations=orientations)
+    orientations and priors as verify.verify_pair's."""
+    result = verify_pair(record_a, record_b, text=pages, orientations=orientations, priors=priors)
     return Check(result.verified, result.inliers, result.coverage, result.text)
 
 
@@ -126,8 +128,8 @@ def _verify_part(keys, found, both_pages, run):
     skipped): the body screen for text pairs, then the full checks."""
     records = _as_records(found)
     keys = [key for key in keys if key[0] in records and key[1] in records]
-    new, orientations = screen(records, [key for key in keys if _text_pair(records, key, both_pages)], run)
-    for results in run(check_task, _tasks([key for key in keys if key not in new], found, both_pages, orientations)):
+    new, priors = screen(records, [key for key in keys if _text_pair(records, key, both_pages)], run)
+    for results in run(check_task, _tasks([key for key in keys if key not in new], found, both_pages, priors)):
         new.update(results)
     return new
 
@@ -138,29 +140,29 @@ def _text_pair(records, key, both_pages):
 
 
 def screen(records, text_keys, run=map):
-    """({key: failed Check} for the text pairs whose page bodies share too little to be one page, {key: the
-    orientations of the first page (verify_pair's) whose bodies share enough} for the others)."""
+    """({key: failed Check} for the text pairs whose page bodies share too little to be one page, {key:
+    {orientation of the first page (verify_pair's): the bodies' similarity}} for the others, whose full match
+    starts there)."""
     parts = min(SCREEN_TASKS, max(1, len(text_keys) // SCREEN_PAIRS_PER_TASK))
-    refused, orientations = {}, {}
+    refused, passed = {}, {}
     for results in run(screen_task, screen_tasks(records, text_keys, parts)):
-        for key, counts in results:
-            passed = tuple(mirrored for mirrored, count in zip((False, True), counts) if count >= SCREEN_MIN_INLIERS)
-            if passed:
-                orientations[key] = passed
+        for key, counts, priors in results:
+            if priors:
+                passed[key] = priors
             else:
                 refused[key] = Check(False, max(counts), None, True)
-    return refused, orientations
+    return refused, passed
 
 
-def _tasks(keys, found, both_pages, orientations):
+def _tasks(keys, found, both_pages, priors):
     """Full checks in tasks of CHECKS_PER_TASK pairs, each carrying its records as bytes (cheap to send); a
-    screened pair is matched only in the orientations its bodies passed the screen in."""
+    screened pair is matched only in the orientations its bodies passed the screen in, from their priors."""
     tasks = []
     for start in range(0, len(keys), CHECKS_PER_TASK):
         chunk = keys[start:start + CHECKS_PER_TASK]
         shas = {sha for key in chunk for sha in key}
         tasks.append(({sha: _as_bytes(found[sha]) for sha in shas},
-                      [(key, key in both_pages, orientations.get(key, (False, True))) for key in chunk]))
+                      [(key, key in both_pages, priors.get(key)) for key in chunk]))
     return tasks
 
 
@@ -168,8 +170,8 @@ def check_task(task):
     """[(key, Check)] for one task of _tasks: the full match of each of its pairs."""
     found, keys = task
     records = _as_records(found)
-    return [(key, check_records(records[key[0]], records[key[1]], pages, orientations))
-            for key, pages, orientations in keys]
+    return [(key, check_records(records[key[0]], records[key[1]], pages, tuple(priors or (False, True)), priors))
+            for key, pages, priors in keys]
 
 
 def _as_bytes(record):

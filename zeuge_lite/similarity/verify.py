@@ -142,17 +142,18 @@ class Verification:
     reason: str
 
 
-def to_gray(image, max_side=MAX_SIDE):
-    """A PIL image or an HxW / HxWx3 uint8 array -> gray uint8 array with the long side <= max_side."""
+def to_gray(image, max_side=MAX_SIDE, upscale=False):
+    """A PIL image or an HxW / HxWx3 uint8 array -> gray uint8 array with the long side <= max_side (== with
+    upscale: a smaller image is enlarged to it)."""
     array = np.asarray(image)
     if array.ndim == 3:
         array = cv2.cvtColor(np.ascontiguousarray(array[..., :3]), cv2.COLOR_RGB2GRAY)
     array = np.ascontiguousarray(array, dtype=np.uint8)
     h, w = array.shape
     scale = max_side / max(h, w)
-    if scale < 1:
+    if scale < 1 or upscale and scale > 1:
         array = cv2.resize(array, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     return array
 
 
@@ -261,18 +262,29 @@ def _ink_grid(ink):
     return share >= INK_CELL_SHARE
 
 
-def page_features(image, max_side=MAX_SIDE, features=ORB_FEATURES):
+def page_features(image, max_side=MAX_SIDE, features=ORB_FEATURES, upscale_text=False):
     """The verification record of one decoded image (RGB or gray, PIL or numpy), from at most `features`
-    ORB keypoints on a long side of at most max_side."""
+    ORB keypoints on a long side of at most max_side; upscale_text: a smaller page of text is enlarged to it."""
     gray = to_gray(image, max_side)
+    ink, glyph_share, text = _text_page(gray)
+    if text and upscale_text and max(gray.shape) < max_side:
+        # Glyphs at one scale: an 865-px copy of a page against its 1,024-px scan kept 0 screen inliers in its
+        # batch (docs-dev). (Photos on white enlarged too, or pages judged enlarged: photos/dev near-duplicate
+        # recall 0.997 -> 0.985.)
+        gray = to_gray(gray, max_side, upscale=True)
+        ink = ink_mask(gray)
     h, w = gray.shape
     keypoints, points, descriptors = _detect(gray, features)
     mirror_points, mirror_descriptors = _mirror_features(gray, keypoints, features)
-    ink = ink_mask(gray)
-    glyph_share, glyphs, ink_share = text_page_score(gray, ink)
-    text = is_text(glyph_share, glyphs, ink_share, lambda: flat_share(gray))
     return PageFeatures(w, h, _pack_points(points), descriptors, _pack_points(mirror_points),
                         mirror_descriptors, _ink_grid(ink), text, round(glyph_share, 4))
+
+
+def _text_page(gray):
+    """(ink mask, glyph share, whether it is a page of text) of a gray page."""
+    ink = ink_mask(gray)
+    glyph_share, glyphs, ink_share = text_page_score(gray, ink)
+    return ink, glyph_share, is_text(glyph_share, glyphs, ink_share, lambda: flat_share(gray))
 
 
 _MATCHER = None
@@ -385,20 +397,22 @@ def _orientation(matrix):
     return int(-round(angle / 90.0)) % 4, bool(mirrored)  # y points down: negate for counter-clockwise
 
 
-def verify_pair(a, b, text=False, orientations=(False, True)):
+def verify_pair(a, b, text=False, orientations=(False, True), priors=None):
     """Whether the records a and b show the same physical content (see the module docstring); text=True
     judges the pair as pages of text even if neither record's detector says so (turned pages can fool it);
-    orientations: whether a is matched as it is (False) and mirrored (True)."""
-    return matched_points(a, b, text, orientations)[0]
+    orientations: whether a is matched as it is (False) and mirrored (True); priors: {mirrored: the body
+    screen's similarity from a to b} (screen_task), where the full match starts instead of the quick match."""
+    return matched_points(a, b, text, orientations, priors)[0]
 
 
-def matched_points(a, b, text=False, orientations=(False, True)):
+def matched_points(a, b, text=False, orientations=(False, True), priors=None):
     """(verify_pair's Verification, inlier points on a, the same points on b) in the records' pixels."""
     text = text or a.is_text_page or b.is_text_page
     best = None
     for mirrored in orientations:
         pa, da = (a.mirror_points, a.mirror_descriptors) if mirrored else (a.points, a.descriptors)
-        result, consistent, src, dst = _verify_oriented(pa, da, b, text, a.ink)
+        prior = (priors or {}).get(mirrored)
+        result, consistent, src, dst = _verify_oriented(pa, da, b, text, a.ink, prior)
         if best is None or (result.verified, result.inliers) > (best[0].verified, best[0].inliers):
             best = result, src, dst
         if best[0].verified or (consistent and not text):
@@ -407,21 +421,30 @@ def matched_points(a, b, text=False, orientations=(False, True)):
     return best
 
 
-def _verify_oriented(pa, da, b, text, ink_a):
+def _verify_oriented(pa, da, b, text, ink_a, prior=None):
     """(Verification, whether this orientation has consistent geometry, inlier points a, b) for one
-    orientation of a."""
-    quick, prior, _src, _dst = _fit(pa[:QUICK_POINTS], da[:QUICK_POINTS], b.points[:QUICK_POINTS],
-                                    b.descriptors[:QUICK_POINTS])
-    if QUICK_RETRY_INLIERS <= quick < QUICK_MIN_INLIERS:
-        quick, prior, _src, _dst = _fit(pa, da, b.points, b.descriptors)
-    if quick < QUICK_MIN_INLIERS:
-        return _decide(quick, None, None, text), False, None, None
+    orientation of a; prior: where the full match starts (2x3, a to b), else the quick match finds it."""
+    if prior is None:
+        quick, prior = _quick_prior(pa, da, b)
+        if quick < QUICK_MIN_INLIERS:
+            return _decide(quick, None, None, text), False, None, None
     inliers, matrix, src, dst = _fit_near(pa, da, b.points, b.descriptors, prior)
     coverage = None
     if text and matrix is not None:
         src, dst = _guided(pa, da, b.points, b.descriptors, matrix)
         coverage = min(_coverage(ink_a, src), _coverage(b.ink, dst))
     return _decide(inliers, coverage, matrix, text), inliers >= MIN_INLIERS_PHOTO, src, dst
+
+
+def _quick_prior(pa, da, b):
+    """(inliers, affine) of the quick match: the QUICK_POINTS strongest points of both, all points when that
+    nearly succeeds. Its ratio test runs from a to b, so one side's strongest points can miss the other's
+    (a small scan against a larger one: 4 inliers one way, 0 the other); text pairs start from the screen."""
+    quick, prior, _src, _dst = _fit(pa[:QUICK_POINTS], da[:QUICK_POINTS], b.points[:QUICK_POINTS],
+                                    b.descriptors[:QUICK_POINTS])
+    if QUICK_RETRY_INLIERS <= quick < QUICK_MIN_INLIERS:
+        quick, prior, _src, _dst = _fit(pa, da, b.points, b.descriptors)
+    return quick, prior
 
 
 def _decide(inliers, coverage, matrix, text):
@@ -534,7 +557,12 @@ def _one_to_one(group, first, second, distance):
 def screen_text_pairs(records, keys):
     """{pair key: (distinct RANSAC inliers among the page bodies' matches as they are, with the first page
     mirrored)} for pairs of records (see above)."""
-    return dict(item for task in screen_tasks(records, keys) for item in screen_task(task))
+    return {key: counts for task in screen_tasks(records, keys) for key, counts, _priors in screen_task(task)}
+
+
+def screen_priors(a, b):
+    """verify_pair's priors for two records screened alone (the picture of why a text pair matched)."""
+    return screen_task(screen_tasks({"a": a, "b": b}, [("a", "b")])[0])[0][2]
 
 
 def screen_tasks(records, keys, parts=1):
@@ -584,7 +612,8 @@ def _balanced(keys, parts):
 
 
 def screen_task(task):
-    """[(pair key, (distinct inliers as it is, mirrored))] for one task of screen_tasks."""
+    """[(pair key, (distinct inliers as it is, mirrored), {mirrored: prior for verify_pair})] for one task of
+    screen_tasks (the priors of the orientations with at least SCREEN_MIN_INLIERS)."""
     shas, (rp, rd, ro), stop, (qp, qd, qo, qm), pairs = task
     n = len(shas)
     wanted = np.zeros((n, n), bool)
@@ -609,8 +638,20 @@ def screen_task(task):
     found = {}
     for start, end in _consensus_possible(src, dst, bounds):
         found[int(group[start])] = _screen_fit(src[start:end], dst[start:end])
-    return [((shas[a], shas[b]), (found.get((a * n + b) * 2, 0), found.get((a * n + b) * 2 + 1, 0)))
-            for a, b in pairs]
+    return [((shas[a], shas[b]), *_counts_and_priors(found, (a * n + b) * 2)) for a, b in pairs]
+
+
+def _counts_and_priors(found, group):
+    """((inliers as it is, mirrored), {mirrored: similarity from the first page to the second} for the
+    orientations that pass) of one pair's screen fits ({group: (inliers, matrix)}; a mirrored fit maps the
+    x-negated points, so its first column is negated back: verify_pair's mirrored points are unmirrored)."""
+    counts, priors = [], {}
+    for mirrored in (False, True):
+        inliers, matrix = found.get(group + mirrored, (0, None))
+        counts.append(inliers)
+        if inliers >= SCREEN_MIN_INLIERS:
+            priors[mirrored] = matrix * np.float64([[-1, 1, 1]]) if mirrored else matrix
+    return tuple(counts), priors
 
 
 def _consensus_possible(src, dst, bounds):
@@ -646,7 +687,8 @@ def _two_point_support(z_src, z_dst):
 
 
 def _screen_fit(src, dst):
-    """Distinct RANSAC inliers of one pair's (one orientation's) body matches; 0 below SCREEN_MIN_INLIERS.
+    """(distinct RANSAC inliers, the similarity) of one pair's (one orientation's) body matches; (0, None)
+    below SCREEN_MIN_INLIERS.
 
     A similarity (turn, scale, shift: what a re-scan does to a page body), not a full affine: two points a draw
     instead of three, so a re-scan whose body matches are 12-15 % right is found in 100 draws, where the affine
@@ -654,11 +696,11 @@ def _screen_fit(src, dst):
     Mirrored points are in the unmirrored page's frame: screen_task negates their x, so that a mirrored scan's
     body is a similarity of the other's too."""
     if len(src) < SCREEN_MIN_INLIERS:
-        return 0
+        return 0, None
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                                maxIters=SCREEN_RANSAC_ITERS[len(src) >= SCREEN_MANY],
                                                confidence=0.995)
     keep = mask.ravel().astype(bool) if matrix is not None else None
     if keep is None or keep.sum() < SCREEN_MIN_INLIERS or not _plausible(matrix):
-        return 0
-    return min(_distinct(src[keep]), _distinct(dst[keep]))
+        return 0, None
+    return min(_distinct(src[keep]), _distinct(dst[keep])), matrix

@@ -10,7 +10,7 @@ from zeuge_lite import review
 from zeuge_lite.db import get_db
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.matches import match_picture
-from zeuge_lite.similarity.verification import VERSION, page_record
+from zeuge_lite.similarity.verification import RECORD_VERSION, page_record
 from zeuge_lite.similarity.verify import PageFeatures
 from zeuge_lite.views import similarity_batch, storage
 
@@ -53,7 +53,7 @@ def _verified_pair(batch, key):
 
 def _records(*members):
     """The members' verification records: cached ones, else made from the original (not cached here)."""
-    cached = qs.page_records(get_db(), [m["sha256"] for m in members], VERSION)
+    cached = qs.page_records(get_db(), [m["sha256"] for m in members], RECORD_VERSION)
     records = []
     for member in members:
         data = cached.get(member["sha256"])
