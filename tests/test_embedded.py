@@ -57,6 +57,28 @@ def test_damaged_or_missing_metadata_is_no_metadata_never_an_error():
     assert embedded_metadata({"Exif.Image.XResolution": "1/0", "Exif.GPSInfo.GPSLatitude": "x"}) == {}
 
 
+def test_numbers_that_are_not_finite_are_no_figures():
+    assert embedded_metadata({"Xmp.xmp.Rating": "inf", "Xmp.tiff.XResolution": "1e400", "Xmp.tiff.ResolutionUnit":
+                              "2"}) == {}
+    assert embedded_metadata({"Exif.Image.Rating": "nan", "Exif.Image.XResolution": "inf/1"}) == {}
+    assert embedded_metadata({"Xmp.xmp.Rating": "4"})["rating"] == 4
+
+
+def test_an_infinite_rating_in_a_files_xmp_neither_refuses_it_nor_stops_the_upload(world, batch, conn):
+    """Rating "inf" raised OverflowError, which the app answers as 404: the whole post was lost after it."""
+    photo = Image.open(PHOTOS_DIR / "kodak-kodim05.png").convert("RGB").resize((192, 128))
+    buffer = io.BytesIO()
+    rating = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="inf"/>'
+              b'</rdf:RDF></x:xmpmeta>')
+    photo.save(buffer, "JPEG", quality=80, xmp=rating)
+    other = io.BytesIO()
+    photo.rotate(90, expand=True).save(other, "PNG")
+    results = world.upload(batch, ("rated.jpg", buffer.getvalue()), ("after.png", other.getvalue()))
+    assert [r["status"] for r in results] == ["added", "added"], results
+    assert "rating" not in json.loads(dict(queries.items_of_batch(conn, batch)[0])["embedded"])
+
+
 def test_sidecar_dates_keep_their_offset():
     fields = sidecar_metadata((CORPUS / "lightroom.xmp").read_bytes())
     assert fields["taken_at"] == "2015-01-20 08:15:00+01:00" and fields["keywords"] == ["Farm", "Winter"]

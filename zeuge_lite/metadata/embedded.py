@@ -5,6 +5,7 @@ Flask, no SQL. A file whose metadata cannot be read has none; it is never refuse
 exiv2 was chosen over exiftool (bench/bench_metadata.py): ~0.5 ms a file in process against ~10 ms through a
 long-running exiftool process (plus ~0.2 s to start one per worker), and no Debian package to install."""
 import json
+import math
 import re
 import struct
 
@@ -242,8 +243,12 @@ def _offset(text):
 
 
 def _rational(text):
+    """A number written "n" or "n/d"; ValueError unless finite ("inf", "1e400" and "nan" are not figures)."""
     numerator, _, denominator = str(text).partition("/")
-    return float(numerator) / float(denominator or 1)
+    value = float(numerator) / float(denominator or 1)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
 
 
 def _dpi(tags):
@@ -300,8 +305,8 @@ def _keywords(tags):
 
 def _rating(tags):
     try:
-        rating = int(float(_joined(_first(tags, "Xmp.xmp.Rating", "Exif.Image.Rating")) or ""))
-    except ValueError:
+        rating = int(_rational(_joined(_first(tags, "Xmp.xmp.Rating", "Exif.Image.Rating")) or ""))
+    except (ValueError, ZeroDivisionError):
         return None
     return rating if 1 <= rating <= 5 else None  # 0 means unrated, -1 rejected: neither is a rating to show
 
