@@ -70,3 +70,34 @@ def test_the_report_streams_in_chunks_the_text_it_writes_whole():
     assert first.startswith("<!doctype html>") and made == []  # the page's head goes out before any group is made
     rest = list(chunks)
     assert first + "".join(rest) == report.to_html(whole) and len(rest) > 3 and made == [1]
+
+
+def test_a_name_that_is_not_utf8_is_reported_not_fatal(app, runner, tmp_path):
+    """Folders copied from old media hold names in Latin-1 and such: the scan used to fail writing its report
+    (a lone surrogate in the name) after analysing everything, and left an empty duplicates.html."""
+    import os
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = (PHOTOS_DIR / "kodak-kodim23.png").read_bytes()
+    (folder / "kodim23.png").write_bytes(photo)
+    with open(os.path.join(os.fsencode(folder), b"Kopie caf\xe9.png"), "wb") as copy:
+        copy.write(photo)
+    with open(os.path.join(os.fsencode(folder), b"Notiz caf\xe9.txt"), "wb") as note:
+        note.write(b"not an image")
+    result = runner.invoke(args=["zeuge", "scan", str(folder), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "duplicates.json").read_text(encoding="utf-8"))
+    assert [sorted(i["path"] for i in g["items"]) for g in report["groups"]] == [["Kopie caf\\xe9.png", "kodim23.png"]]
+    assert any(s["path"] == "Notiz caf\\xe9.txt" for s in report["skipped"])
+    assert "Kopie caf\\xe9.png" in (tmp_path / "out" / "duplicates.html").read_text(encoding="utf-8")
+
+
+def test_a_broken_link_is_listed_as_skipped(app, runner, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "kodim23.png").write_bytes((PHOTOS_DIR / "kodak-kodim23.png").read_bytes())
+    (folder / "moved.jpg").symlink_to(tmp_path / "elsewhere" / "moved.jpg")
+    result = runner.invoke(args=["zeuge", "scan", str(folder), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "duplicates.json").read_text())
+    assert {"path": "moved.jpg", "reason": "a link to a file that is not there"} in report["skipped"]

@@ -41,13 +41,25 @@ class ScanResult:
 def _walk(root):
     """(path, None) for each file to analyse and (path, why not) for every other file under root, sorted."""
     root = Path(root)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or _dangling(p)):
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             yield path, "hidden file or folder"
+        elif _dangling(path):
+            yield path, "a link to a file that is not there"
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             yield path, f"not an image type ({path.suffix.lower() or 'no suffix'})"
         else:
             yield path, None
+
+
+def _dangling(path):
+    return path.is_symlink() and not path.exists()
+
+
+def shown_path(path, root):
+    """A file's path under root as text for the report: bytes a name holds that are not UTF-8 (a folder copied
+    from old media) are written as \\xNN, which JSON and HTML can carry (a lone surrogate cannot be written)."""
+    return os.fsencode(path.relative_to(root).as_posix()).decode("utf-8", "backslashreplace")
 
 
 def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None, model_dir=None, spill_dir=None):
@@ -58,7 +70,7 @@ def scan_folder(root, model, thresholds, max_pixels, progress=None, workers=None
     walked = list(_walk(root))
     files = [path for path, reason in walked if reason is None]
     result = ScanResult(model, thresholds)
-    result.skipped = [{"path": p.relative_to(root).as_posix(), "reason": r} for p, r in walked if r is not None]
+    result.skipped = [{"path": shown_path(p, root), "reason": r} for p, r in walked if r is not None]
     with RecordSpill(spill_dir) as records:
         _analyse_and_group(root, files, result, records, max_pixels, progress, workers, model_dir)
     return result
@@ -70,7 +82,7 @@ def _analyse_and_group(root, files, result, records, max_pixels, progress, worke
     shas, hashes, vectors, hints, where = [], [], [], [], {}
     for done, (path, sha, features, error) in enumerate(
             analyse_files(files, model, max_pixels, model_dir, workers, THUMBNAIL_SIDE, niceness=FOREGROUND), start=1):
-        relative = path.relative_to(root).as_posix()
+        relative = shown_path(path, root)
         if error:
             result.errors.append({"path": relative, "error": error})
             result.skipped.append({"path": relative, "reason": f"unreadable: {error}"})
