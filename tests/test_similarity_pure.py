@@ -51,6 +51,11 @@ def test_jpeg_draft_decodes_a_large_scan_small_and_upright():
 
 def test_open_image_refuses_bytes_that_are_not_an_image():
     with pytest.raises(ImageRejected, match="not an image"):
+        open_image(b"Dear Sir, this is a letter typed as plain text.", 1_000_000)
+
+
+def test_open_image_says_a_broken_gif_is_a_broken_gif():
+    with pytest.raises(ImageRejected, match="looks like a GIF file, but it is broken"):
         open_image(b"GIF89a but not really", 1_000_000)
 
 

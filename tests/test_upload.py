@@ -1,6 +1,7 @@
 """Uploads: accepted formats and modes, refusals with a reason, exact duplicates, the batch stays intact."""
 import io
 import struct
+import warnings
 import zipfile
 
 import numpy as np
@@ -71,6 +72,39 @@ def test_decompression_bomb_is_refused_without_decoding(world, batch, conn):
 def test_wrong_format_is_refused_with_reason(world, batch):
     results = world.upload(batch, ("x.bmp", image_bytes("BMP")))
     assert results[0]["status"] == "refused" and "BMP files are not accepted" in results[0]["message"]
+
+
+def test_a_cut_tiff_says_it_is_a_broken_tiff_not_another_kind_of_file(world, batch):
+    """A TIFF cut in half (its directory is at the end) cannot be opened at all: it used to be refused as "not an
+    image file we can read", which reads as a wrong format to an archivist holding a TIFF."""
+    tiff = image_bytes("TIFF", size=(200, 150), compression="tiff_lzw")
+    results = world.upload(batch, ("cut.tif", tiff[:len(tiff) // 2]), ("notes.jpg", b"just some text, no picture"))
+    assert results[0]["status"] == "refused" and "looks like a TIFF file, but it is broken or truncated" in \
+        results[0]["message"], results[0]
+    assert "not an image file we can read" in results[1]["message"]
+
+
+@pytest.mark.parametrize("head, kind", [(b"\xff\xd8\xff\xe0", "JPEG"), (b"\x89PNG\r\n", "PNG"),
+                                        (b"MM\x00*\x00\x00", "TIFF"), (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "WebP"),
+                                        (b"\x00\x00\x00\x1cftypheic", "HEIC"), (b"\x00\x00\x00\x1cftypavif", "AVIF"),
+                                        (b"\xff\x0a\xfa", "JPEG XL"), (b"BM", None), (b"hello", None)])
+def test_file_signatures(head, kind):
+    from zeuge_lite.similarity.decode import signature_format
+    assert signature_format(head) == kind
+
+
+def test_a_damaged_exif_block_does_not_flood_the_log_with_warnings(world, batch):
+    """An IFD claiming 5,000 tags with offsets past the end: Pillow warned once per tag (thousands of lines over
+    a scan's progress and in the server log); the file is added as before."""
+    jpeg = image_bytes("JPEG", size=(64, 48))
+    count = 5000
+    entries = b"".join(struct.pack("<HHII", 0x9000 + n % 4000, 7, 0x10000000, 0x20) for n in range(count))
+    exif = (b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + struct.pack("<H", count) + entries)[:65000]
+    damaged = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+    with warnings.catch_warnings(record=True) as caught:  # the filters in force stay (recwarn would show all)
+        results = world.upload(batch, ("damaged-exif.jpg", damaged))
+    assert results[0]["status"] == "added", results[0]
+    assert not [w for w in caught if "Tag data" in str(w.message) or "corrupt EXIF" in str(w.message)]
 
 
 def test_same_file_twice_is_an_exact_duplicate_not_a_second_item(world, batch, conn):

@@ -54,6 +54,8 @@ def create_app(test_config=None):
         app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_FILE_BYTES"] + 1024 * 1024
 
     from zeuge_lite import auth, cli, db, security, sessions, tasks, views
+    from zeuge_lite.similarity.decode import silence_damaged_tag_warnings
+    silence_damaged_tag_warnings()
     sessions.init_app(app)
     security.init_app(app)
     app.extensions["huey"] = tasks.configure_queue(app.config)

@@ -352,5 +352,11 @@ HALF_VIEWS = """
 ALTER TABLE features ADD COLUMN view_bytes INTEGER NOT NULL DEFAULT 4
 """
 
+# Pillow reports a TIFF's size already turned by its orientation: DISPLAYED_SIZE and the uploads after it
+# turned TIFFs of orientation 5-8 a second time.
+TIFF_TURNED_SIZE = """
+UPDATE files SET width = height, height = width WHERE format = 'TIFF' AND orientation IN (5, 6, 7, 8)
+"""
+
 MIGRATIONS = [FOUNDATION, SIMILARITY, REVIEW, SHARPNESS, VIEWS, SESSIONS, GENERATIONS, TRASH, PAGES, EXACT,
-              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN, ADMINS, HALF_VIEWS]
+              AUDIT_UNDO, EMBEDDED, DISPLAYED_SIZE, PLAIN, ADMINS, HALF_VIEWS, TIFF_TURNED_SIZE]

@@ -2,6 +2,7 @@
 large images), EXIF orientation, any mode to 8-bit RGB. Every decode in the app goes through decode_rgb."""
 import io
 import os
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -34,6 +35,19 @@ if JXL_SUPPORTED:
     ACCEPTED_FORMATS.update({"JXL": "jxl"})
 FORMAT_NAMES = ", ".join(["JPEG", "PNG", "TIFF", "WebP", "GIF", "AVIF"] + ["HEIC"] * HEIF_SUPPORTED
                          + ["JPEG XL"] * JXL_SUPPORTED)
+
+
+def silence_damaged_tag_warnings():
+    """Keep Pillow from warning once per bad tag of a damaged EXIF block (the app calls it as it starts)."""
+    # 8,000 lines for one file over a scan's progress, as many in the server log: what Pillow skips is lost
+    # metadata, which read_exif already treats as none.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
+
+
+# The first bytes of the accepted formats, to tell a broken file of one of them from a file of another kind.
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+               (b"GIF8", "GIF"), (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"))
+_FTYP_BRANDS = {b"avif": "AVIF", b"avis": "AVIF", b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIC", b"msf1": "HEIC"}
 
 EXIF_ORIENTATION, EXIF_MAKE, EXIF_MODEL, EXIF_DATETIME = 0x0112, 0x010F, 0x0110, 0x0132
 EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x8769, 0x9003
@@ -80,6 +94,10 @@ def open_image(source, max_pixels):
     try:
         image = Image.open(stream)
     except UnidentifiedImageError:
+        kind = signature_format(_head(source))
+        if kind:
+            raise ImageRejected(f"This looks like a {kind} file, but it is broken or truncated: it cannot be "
+                                "opened.") from None
         raise ImageRejected(f"This is not an image file we can read ({FORMAT_NAMES}).") from None
     except Exception as exc:  # noqa: BLE001 - decoders raise anything from OSError to struct.error on bad headers
         raise ImageRejected(f"The image data is broken or truncated ({_reason(exc)}).") from None
@@ -88,6 +106,24 @@ def open_image(source, max_pixels):
     _check_size(image, size, max_pixels)
     image.zeuge_source = source  # decode_rgb hands the same bytes to libvips for a large image
     return image
+
+
+def signature_format(head):
+    """The accepted format whose signature these first bytes of a file carry (RIFF WebP, ISO boxes of AVIF and
+    HEIC included), or None."""
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return _FTYP_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
+
+
+def _head(source, size=16):
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source[:size])
+    with open(source, "rb") as file:
+        return file.read(size)
 
 
 def _check_size(image, file_bytes, max_pixels):
@@ -106,7 +142,7 @@ def image_info(image):
     cannot be read (a damaged EXIF block, a resolution of 1/0) is left out rather than failing the file."""
     exif = read_exif(image)
     orientation = exif_orientation(exif)
-    width, height = displayed_size(image.size, orientation)
+    width, height = displayed_size(image, orientation)
     return ImageInfo(
         format=image.format, ext=ACCEPTED_FORMATS[image.format], mode=image.mode,
         bit_depth=_bit_depth(image), width=width, height=height, dpi=_dpi(image),
@@ -114,9 +150,11 @@ def image_info(image):
         orientation=orientation)
 
 
-def displayed_size(size, orientation):
-    """(width, height) as the image is shown: EXIF orientations 5-8 turn it a quarter, swapping the two."""
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else tuple(size)
+def displayed_size(image, orientation):
+    """(width, height) of an opened image as it is shown: EXIF orientations 5-8 turn it a quarter, swapping the
+    two; Pillow's TIFF reader reports a TIFF's size already turned (and turns its pixels as it loads them)."""
+    size = image.size
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) and image.format != "TIFF" else tuple(size)
 
 
 def read_exif(image):
@@ -299,7 +337,8 @@ def _upright(image):
 
 def _reason(exc):
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
+    # pillow-jxl-plugin adds advice to its builders ("Please build `libjxl` from source ..."), none to an archivist
+    return (text[0].split(" Please build")[0].strip(" .") if text else type(exc).__name__)[:200]
 
 
 def to_rgb8(image):

@@ -38,7 +38,7 @@ class Features:
 def extract_features(source, embedder, max_pixels, thumbnail_side=None):
     """Decode once (reduced, upright, RGB), hash and embed it; raises ImageRejected for bad files."""
     image = open_image(source, max_pixels)
-    width, height = displayed_size(image.size, exif_orientation(read_exif(image)))
+    width, height = displayed_size(image, exif_orientation(read_exif(image)))
     rgb = decode_rgb(image, ANALYSIS_SIDE)
     thumbnail = _jpeg_thumbnail(rgb, thumbnail_side) if thumbnail_side else None
     gray = hash_input(rgb)
