@@ -59,14 +59,23 @@ def test_the_owners_message_is_the_same_whether_or_not_the_address_has_an_accoun
     assert "Colleague" not in known and "register first" not in unknown.lower()
 
 
-def test_an_invitation_waits_for_an_account_registered_later(client, world, conn, owned):
+def test_an_account_registered_after_the_invitation_accepts_it_only_with_the_link(client, world, conn, owned):
+    """Nothing checks who registers an address: whoever registers the invited address first used to get the
+    invitation's role (an attacker, before the colleague). An account younger than the invitation sees it, and
+    accepts it with the link the owner hands over."""
     archive, _colleague = owned
-    _invite(client, archive, "later@x.org", "viewer")
+    link = re.search(r"https?://[^/\s]+(/join/\S+)", _flash(_invite(client, archive, "later@x.org", "viewer"))).group(1)
     world.logout()
     later, _own = world.user("later@x.org", name="Later")
+    conn.execute("UPDATE users SET created_at = datetime('now', '+1 second') WHERE id = ?", (later,))
     world.login("later@x.org")
+    home = client.get("/").get_data(as_text=True)
+    assert "owner@x.org archive" in home and "open the invitation" in home and "Accept the invitation" not in home
     invitation = conn.execute("SELECT id FROM invitations").fetchone()["id"]
-    client.post(f"/invitations/{invitation}/accept")
+    assert client.post(f"/invitations/{invitation}/accept").status_code == 404
+    assert client.post(f"/invitations/{invitation}/decline").status_code == 404
+    assert queries.archive_for_member(conn, archive, later) is None
+    client.post(link, data={"answer": "accept"})
     assert queries.archive_for_member(conn, archive, later)["role"] == "viewer"
 
 

@@ -52,12 +52,12 @@ def invitation_from_link(conn, token):
     return qm.invitation_by_token(conn, token_hash(token))
 
 
-def invitation_for(conn, invitation_id, email):
-    """An invitation addressed to this e-mail address, or None."""
-    invitation = qm.invitation_by_id(conn, invitation_id)
-    if invitation is None or (invitation["email"] or "").lower() != email.lower():
-        return None
-    return invitation
+def invitation_for(conn, invitation_id, user_id):
+    """An invitation this user may answer by their e-mail address alone, or None: addressed to it, and made when
+    the account existed already. Nothing proves that an address belongs to whoever registers it, so an account
+    registered after the invitation answers it with its link, which the owner hands over."""
+    return next((i for i in qm.invitations_for_user(conn, user_id) if i["id"] == invitation_id and i["by_address"]),
+                None)
 
 
 def accept(conn, invitation, user):

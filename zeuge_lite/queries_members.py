@@ -24,9 +24,15 @@ def invitations_of_archive(conn, archive_id):
     return conn.execute(_LIVE + "AND i.archive_id = ? ORDER BY i.id DESC", (archive_id,)).fetchall()
 
 
-def invitations_for_email(conn, email):
-    """Invitations addressed to an e-mail address that have not expired, newest first."""
-    return conn.execute(_LIVE + "AND i.email = ? ORDER BY i.id DESC", (email,)).fetchall()
+def invitations_for_user(conn, user_id):
+    """Invitations addressed to a user's e-mail address that have not expired, newest first; by_address: the
+    account is not younger than the invitation (nothing checks who registers an address: a younger account
+    needs the link)."""
+    return conn.execute(
+        "SELECT i.*, a.name AS archive_name, u.name AS invited_by_name, me.created_at <= i.created_at AS by_address "
+        "FROM users me JOIN invitations i ON i.email = me.email JOIN archives a ON a.id = i.archive_id "
+        "LEFT JOIN users u ON u.id = i.invited_by WHERE me.id = ? AND i.expires_at > datetime('now') "
+        "ORDER BY i.id DESC", (user_id,)).fetchall()
 
 
 def invitation_by_id(conn, invitation_id):

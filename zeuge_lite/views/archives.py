@@ -20,7 +20,7 @@ bp = Blueprint("archives", __name__)
 def home():
     """The user's archives and the invitations waiting for them; with one archive and none, go straight to it."""
     archives = queries.archives_of_user(get_db(), current_user.id)
-    invitations = qm.invitations_for_email(get_db(), current_user.email)
+    invitations = qm.invitations_for_user(get_db(), current_user.id)
     if len(archives) == 1 and not invitations:
         return redirect(url_for("archives.show", archive_id=archives[0]["id"]))
     return render_template("archives/home.html", archives=archives, invitations=invitations)

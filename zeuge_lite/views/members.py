@@ -29,8 +29,9 @@ def invite(archive_id):
         flash(str(exc), "error")
         return _back(archive_id)
     link = url_for("members.link", token=token, _external=True)
-    whom = (f"If {email} has an account here, they see the invitation after logging in; if not, they register "
-            "with that address first." if email else "Whoever opens the link while logged in can accept it.")
+    whom = (f"If {email} has an account here, they see the invitation after logging in and can accept it. "
+            "Someone who registers that address from now on needs the link to accept: nothing here checks who "
+            "owns an address." if email else "Whoever opens the link while logged in can accept it.")
     flash(f"Invitation saved. {whom} You can also hand over this link (valid for {members.INVITATION_DAYS} days, "
           f"shown only now): {link}")
     return _back(archive_id)
@@ -90,8 +91,8 @@ def leave(archive_id):
 
 
 def _addressed(invitation_id):
-    """An invitation addressed to the current user's e-mail address (404 for anyone else's)."""
-    invitation = members.invitation_for(get_db(), invitation_id, current_user.email)
+    """An invitation the current user may answer by e-mail address (404 for anyone else's)."""
+    invitation = members.invitation_for(get_db(), invitation_id, current_user.id)
     if invitation is None:
         abort(404)
     return invitation
