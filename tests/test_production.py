@@ -233,3 +233,23 @@ def test_query_names_that_clash_with_url_arguments_are_ignored(world, conn, pro_
         assert response.status_code == 200, path
     groups = world.client.get(f"/batches/{batch}/similarity/groups{query}").data.decode()
     assert "sort=size" in groups and "endpoint=x" not in groups
+
+
+@pytest.mark.parametrize("command, starts", [(None, True), ("run", True), ("flask", False), ("scan", False)])
+def test_a_forced_in_process_worker_starts_in_a_server_never_in_another_flask_command(tmp_path, monkeypatch,
+                                                                                      command, starts):
+    """WORKER_IN_PROCESS=true is for web processes (waitress has no click context, `flask run`); `flask zeuge
+    demo` (app loaded under the root `flask` context) or `flask zeuge scan` must not take queued runs."""
+    import click
+
+    from zeuge_lite import create_app
+    started = []
+    monkeypatch.setattr(tasks, "start_in_process_consumer", lambda: started.append(command))
+    config = {"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "t.sqlite3"),
+              "STORAGE_DIR": str(tmp_path / "storage"), "WORKER_IN_PROCESS": True}
+    if command is None:
+        create_app(config)
+    else:
+        with click.Context(click.Command(command)):
+            create_app(config)
+    assert started == ([command] if starts else [])

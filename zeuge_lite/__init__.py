@@ -75,14 +75,19 @@ def _resolve_paths(app):
 
 
 def _maybe_start_worker(app):
-    """Under `flask run`, analyses run in this process so the demo needs no second command."""
+    """Under `flask run`, analyses run in this process so the demo needs no second command.
+
+    WORKER_IN_PROCESS true forces it for a web server (no command line of flask's), never for another flask
+    command: `flask zeuge demo` or `flask zeuge scan` would otherwise take queued runs and end mid-way."""
+    import click
     wanted = app.config["WORKER_IN_PROCESS"]
+    context = click.get_current_context(silent=True)
+    command = context.command.name if context is not None else None
+    if command not in (None, "run"):
+        return
     if wanted is None:
-        import click
-        context = click.get_current_context(silent=True)
-        under_flask_run = context is not None and context.command.name == "run"
         reloader_parent = app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true"
-        wanted = under_flask_run and not app.testing and not reloader_parent
+        wanted = command == "run" and not app.testing and not reloader_parent
     if wanted:
         from zeuge_lite.tasks import start_in_process_consumer
         start_in_process_consumer()

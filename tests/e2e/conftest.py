@@ -61,9 +61,13 @@ def stop_process(process):
 
 
 def flask_cli(env, *args):
-    """Run a `flask --app app ...` command to completion with the test's environment."""
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, check=True,
+    """Run a `flask --app app ...` command to completion with the test's environment; a failure shows its output."""
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"`flask {' '.join(args)}` exited {done.returncode}\nstdout:\n{done.stdout}\n"
+                    f"stderr:\n{done.stderr}")
+    return done
 
 
 def serve(tmp_path, env):
