@@ -5,7 +5,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-import cv2
+from zeuge_lite.similarity.opencv import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 

@@ -7,8 +7,6 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-import cv2
-
 from zeuge_lite.similarity.decode import ImageRejected
 from zeuge_lite.similarity.embedding import get_embedder
 from zeuge_lite.similarity.features import extract_features
@@ -28,7 +26,6 @@ def _init_worker(model, model_dir, max_pixels, thumbnail_side, hash_content, par
                  niceness=BACKGROUND_NICENESS):
     if parent_pid is not None:
         _die_with_parent(parent_pid, niceness)
-        cv2.setNumThreads(1)  # one worker per core already: OpenCV's own threads would only contend for it
     _settings.update(model=model, model_dir=model_dir, max_pixels=max_pixels, thumbnail_side=thumbnail_side,
                      hash_content=hash_content)
 

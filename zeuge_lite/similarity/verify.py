@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 
-import cv2
+from zeuge_lite.similarity.opencv import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
