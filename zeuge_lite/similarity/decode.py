@@ -1,5 +1,6 @@
 """Decode an image once, within a memory budget: first frame, reduced-size decoding (JPEG draft, libvips for
 large images), EXIF orientation, any mode to 8-bit RGB. Every decode in the app goes through decode_rgb."""
+import functools
 import io
 import os
 import warnings
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from zeuge_lite.similarity.opencv import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from zeuge_lite.metadata.embedded import camera
 from zeuge_lite.similarity import budget, vips
@@ -292,13 +293,54 @@ def _tiff_chunk(tags, size, samples):
 def _decode_pillow(image, max_side, for_display=False):
     image.seek(0)
     image.load()
+    if for_display:
+        return _displayed(_upright(image), max_side)
     rgb = to_rgb8(_upright(image))
     if not max_side or max(rgb.size) <= max_side:
         return rgb
-    if for_display:
-        rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        return rgb
     return shrink(rgb, max_side)
+
+
+def _displayed(image, max_side):
+    """8-bit sRGB for people: shrunk by Pillow's bicubic filter, colours converted by the embedded ICC profile.
+
+    Only what is shown is converted (previews, thumbnails): the similarity features are made from the file's
+    own samples, as every stored feature was, and a re-scan's profile differs from its original's anyway."""
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in _ICC_OUTPUT_MODES:
+        if max_side and max(image.size) > max_side:  # shrink first: the colour transform costs per pixel
+            image = image.copy()
+            image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        image = to_srgb(image, icc)
+    rgb = to_rgb8(image)
+    if max_side and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return rgb
+
+
+_ICC_OUTPUT_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB", "LA": "RGBA"}
+
+
+def to_srgb(image, icc):
+    """The image's colours taken from its ICC profile (bytes) to sRGB; the image as it is when littlecms cannot
+    use the profile for it (damaged, or made for another colour space), as if it had none."""
+    try:
+        transform = _transform_to_srgb(bytes(icc), image.mode)
+        return ImageCms.applyTransform(image, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
+
+
+@functools.lru_cache(maxsize=16)  # a scanner or camera embeds the same profile in every file
+def _transform_to_srgb(icc, mode):
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.buildTransform(source, _srgb_profile(), mode, _ICC_OUTPUT_MODES[mode],
+                                   ImageCms.Intent.PERCEPTUAL)
+
+
+@functools.cache
+def _srgb_profile():
+    return ImageCms.createProfile("sRGB")
 
 
 def shrink(rgb, max_side):
@@ -312,11 +354,11 @@ def shrink(rgb, max_side):
     return Image.fromarray(cv2.resize(np.asarray(rgb), size, interpolation=method))
 
 
-def _decode_heif_large(image, max_side, _for_display=False):
+def _decode_heif_large(image, max_side, for_display=False):
     """pillow-heif cannot decode at reduced size: shrink the decoded frame first, then turn and convert it."""
     image.load()
     image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return to_rgb8(_upright(image))
+    return _displayed(_upright(image), None) if for_display else to_rgb8(_upright(image))
 
 
 def _decode_vips(image, max_side, _for_display=False):
