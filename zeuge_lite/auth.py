@@ -5,11 +5,12 @@ A login is a row in `sessions`: the cookie carries a random token (flask-login's
 import re
 import string
 
-from flask import (Blueprint, current_app, flash, has_app_context, redirect, render_template, request, session,
-                   url_for)
+from flask import (Blueprint, abort, current_app, flash, has_app_context, redirect, render_template, request,
+                   session, url_for)
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from flask_login.utils import login_url
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
@@ -18,6 +19,7 @@ from zeuge_lite import queries
 from zeuge_lite.admin import make_first_user_admin
 from zeuge_lite.db import get_db, transaction
 from zeuge_lite.sessions import open_session, token_hash
+from zeuge_lite.views.errors import wants_json
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -29,6 +31,8 @@ MIN_PASSWORD_LENGTH = 12
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0..4: 3 is "safely unguessable" against online and throttled guessing
 LOGIN_FAILED = "That e-mail address and password do not match an account."
+SIGNED_OUT = ("You are logged out (the login ended, or you logged out in another tab). Log in again, then try "
+              "again; nothing was changed.")
 REGISTERED = ("If this e-mail address was new, your account and its archive are ready: log in with it. "
               "If it has an account already, log in with that account's password.")
 _UNSAFE_NEXT_CHARS = set(string.whitespace) | {"\\"}
@@ -53,6 +57,17 @@ class User(UserMixin):
 def _load_user(token):
     row = queries.user_by_session(get_db(), token_hash(token))
     return User(row, token) if row else None
+
+
+@login_manager.unauthorized_handler
+def _logged_out():
+    """A request that needs a login, without one: the uploader and htmx fragments hear why in their own form
+    (a field being edited keeps what was typed; the login page is never swapped into a card), a page is
+    redirected to the login."""
+    if wants_json() or request.htmx:
+        abort(401, description=SIGNED_OUT)
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 def register_user(conn, email, name, password, archive_name=None, plan="free"):
@@ -219,7 +234,7 @@ def change_password():
 
 def _too_many(error):
     message = "Too many attempts. Wait a minute and try again."
-    if request.accept_mimetypes.best == "application/json":
+    if wants_json():
         return {"error": message}, 429
     flash(message, "error")
     template = "auth/register.html" if request.endpoint == "auth.register" else "auth/login.html"

@@ -205,9 +205,13 @@
         row.querySelector(".status").textContent = "uploading";
       };
       xhr.onload = function () {
-        var result;
-        try { result = JSON.parse(xhr.responseText).results[0]; }
-        catch (err) { result = { status: "refused", message: xhr.status === 413 ? "The file is larger than the upload limit." : "The server answered " + xhr.status + "." }; }
+        var result, body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (body && body.results) { result = body.results[0]; }
+        else if (body && body.error) {
+          // Logged out or a stale page: every later file would be refused the same way, so they are not sent.
+          result = { status: "refused", message: body.error, stop: xhr.status === 401 || xhr.status === 400 };
+        } else { result = { status: "refused", message: xhr.status === 413 ? "The file is larger than the upload limit." : "The server answered " + xhr.status + "." }; }
         showResult(row, result);
         resolve(result);
       };
@@ -229,6 +233,10 @@
       var result = await uploadOne(form, files[i], rows[i]);
       if (result && result.status === "added") { added.push(result.item_id); }
       if (!result || result.status === "refused") { refused += 1; }
+      if (result && result.stop) {
+        for (var j = i + 1; j < rows.length; j++) { showResult(rows[j], { status: "refused", message: "not sent: " + result.message }); refused += 1; }
+        break;
+      }
     }
     document.getElementById("upload-done").hidden = false;
     if (form.dataset.precheckUrl && added.length) {

@@ -111,3 +111,45 @@ def test_archivist_flow(live_server, page):
     expect(page).to_have_url(re.compile(r"/plans$"))
     screenshot(page, "07-plans")
     assert csp_violations == []
+
+
+def test_an_upload_after_logging_out_in_another_tab_says_so_and_sends_no_more(live_server, page):
+    page.goto(live_server + "/register")
+    page.fill("input[name=name]", "Ines")
+    page.fill("input[name=email]", "ines@example.org")
+    page.fill("input[name=password]", "kestrel harbour violin")
+    page.click("button.primary")
+    page.fill("input[name=password]", "kestrel harbour violin")
+    page.click("button.primary")
+    page.fill("input[name=name]", "Box 3")
+    page.click("text=Create batch")
+    expect(page.locator("#dropzone.enhanced")).to_be_visible()
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/")
+    other_tab.get_by_role("button", name="Log out", exact=True).click()
+    expect(other_tab.locator(".flash")).to_contain_text("You are logged out")
+
+    files = [(name, image_bytes("PNG", size=(120, 90), color=color)) for name, color in COLORS.items()]
+    _drop_files(page, "#dropzone", files)
+    rows = page.locator("#upload-list li.result-refused")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("You are logged out")
+    expect(rows.nth(1)).to_contain_text("not sent: You are logged out")
+    expect(rows.nth(2)).to_contain_text("not sent")
+    expect(page.locator("#upload-list li.result-added")).to_have_count(0)
+
+    other_tab.fill("input[name=email]", "ines@example.org")  # the login page the logout left it on
+    other_tab.fill("input[name=password]", "kestrel harbour violin")
+    other_tab.click("button.primary")
+    page.reload()
+    _drop_files(page, "#dropzone", files[:1])
+    expect(page.locator("#upload-list li.result-added")).to_have_count(1)
+    page.click("text=4. Metadata")
+    other_tab.goto(live_server + "/")
+    other_tab.get_by_role("button", name="Log out", exact=True).click()
+    cell = page.locator("input[aria-label='title of red.png']")
+    cell.fill("Red barn")
+    cell.press("Tab")
+    expect(page.locator("#page-error")).to_contain_text("You are logged out")  # said on the page, not swapped in
+    expect(cell).to_have_value("Red barn")  # what was typed stays, to save after logging in again
+    expect(page.locator("input[name=password]")).to_have_count(0)

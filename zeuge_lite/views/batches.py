@@ -17,6 +17,7 @@ from zeuge_lite.metadata import embedded
 from zeuge_lite.ingest import (DISK_FULL_MESSAGE, DiskFull, ingest_upload, is_disk_full, is_sidecar,
                                limits_from_config)
 from zeuge_lite.views import plural, storage
+from zeuge_lite.views.errors import wants_json
 
 bp = Blueprint("batches", __name__, url_prefix="/batches")
 STEPS = (("upload", "Upload"), ("items", "Items"), ("similarity", "Similarity"), ("metadata", "Metadata"),
@@ -67,7 +68,7 @@ def upload_files(batch_id):
     if not results:
         results = [{"filename": "", "status": "refused", "message": "No file was sent.", "item_id": None}]
     status = 507 if disk_full else 200  # 507 Insufficient Storage: the uploader shows the message per file
-    if request.accept_mimetypes.best == "application/json":
+    if wants_json():
         return jsonify(results=results), status
     for result in results:
         flash(f"{result['filename']}: {result['message']}", "error" if result["status"] == "refused" else "info")

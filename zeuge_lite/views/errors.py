@@ -1,6 +1,7 @@
-"""Error answers: a small fragment for htmx requests (shown in place or as a page message), a page otherwise;
-never the framework's own error page inside a card."""
-from flask import render_template, request
+"""Error answers: a small fragment for htmx requests (shown in place or as a page message), {"error": message}
+for JSON clients (the uploader), a page otherwise; never the framework's own error page inside a card."""
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -13,22 +14,34 @@ PLAIN = {400: "The request could not be understood. Reload the page and try agai
          413: "That is larger than the server accepts.",
          422: "That could not be done as asked.",
          500: "Something went wrong on the server. Nothing was changed; try again, or tell the administrator."}
+# A refused CSRF token is nearly always a page left open past its session or token lifetime.
+STALE_PAGE = "This page is out of date (it was open a long time, or you logged in again). Reload it and try again; " \
+    "nothing was changed."
+
+
+def wants_json():
+    """Whether the client asked for JSON (the uploader's requests), not a page or a fragment."""
+    return request.accept_mimetypes.best == "application/json"
 
 
 def _message(error):
+    if isinstance(error, CSRFError):
+        return STALE_PAGE
     default = type(error).description  # werkzeug's generic text unless the code passed its own
     return error.description if error.description and error.description != default else \
         PLAIN.get(error.code, error.name)
 
 
 def error_response(error):
-    """The fragment (htmx) or page for an HTTP error, with its status."""
+    """The fragment (htmx), JSON ({"error": message}) or page for an HTTP error, with its status."""
     if error.code is None or error.code < 400:
         return error
     if isinstance(error, InternalServerError):
         message = PLAIN[500]
     else:
         message = _message(error)
+    if wants_json():
+        return jsonify(error=message), error.code
     template = "_error.html" if request.htmx else "error.html"
     return render_template(template, code=error.code, title=error.name, message=message), error.code
 
