@@ -253,3 +253,19 @@ def test_a_forced_in_process_worker_starts_in_a_server_never_in_another_flask_co
         with click.Context(click.Command(command)):
             create_app(config)
     assert started == ([command] if starts else [])
+
+
+def test_a_forced_in_process_worker_never_starts_inside_the_huey_consumer(tmp_path, monkeypatch):
+    """The Procfile's worker loads app.py too; with ZEUGE_WORKER_IN_PROCESS=true in a shared environment it
+    would run a second consumer inside the first."""
+    from zeuge_lite import create_app
+    started = []
+    monkeypatch.setattr(tasks, "start_in_process_consumer", lambda: started.append(True))
+    monkeypatch.setattr("sys.argv", ["/srv/zeuge/.venv/bin/huey_consumer", "app.huey", "--workers", "2"])
+    create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "t.sqlite3"),
+                "STORAGE_DIR": str(tmp_path / "storage"), "WORKER_IN_PROCESS": True})
+    assert started == []
+    monkeypatch.setattr("sys.argv", ["/srv/zeuge/.venv/bin/waitress-serve", "app:app"])
+    create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE": str(tmp_path / "t.sqlite3"),
+                "STORAGE_DIR": str(tmp_path / "storage"), "WORKER_IN_PROCESS": True})
+    assert started == [True]

@@ -1,5 +1,6 @@
 """Zeuge Lite: find duplicate scans, near-duplicates and related photos in an archive's batches."""
 import os
+import sys
 from pathlib import Path
 
 from flask import Flask
@@ -78,12 +79,13 @@ def _maybe_start_worker(app):
     """Under `flask run`, analyses run in this process so the demo needs no second command.
 
     WORKER_IN_PROCESS true forces it for a web server (no command line of flask's), never for another flask
-    command: `flask zeuge demo` or `flask zeuge scan` would otherwise take queued runs and end mid-way."""
+    command: `flask zeuge demo` or `flask zeuge scan` would otherwise take queued runs and end mid-way; never
+    in `huey_consumer app.huey` either, which is a worker already."""
     import click
     wanted = app.config["WORKER_IN_PROCESS"]
     context = click.get_current_context(silent=True)
     command = context.command.name if context is not None else None
-    if command not in (None, "run"):
+    if command not in (None, "run") or Path(sys.argv[0]).name.startswith("huey_consumer"):
         return
     if wanted is None:
         reloader_parent = app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true"
