@@ -222,3 +222,13 @@ def test_duplicates_csv_neutralises_formula_cells(world, client, conn):
     paths = [dict(zip(header, row))["path"] for row in rows]
     assert sorted(paths) == sorted("'" + v for v in FORMULAS)
     assert all(float(dict(zip(header, row))["score"]) > 0 for row in rows)
+
+
+def test_pages_fragments_and_exports_are_not_stored_but_static_files_and_images_may_be(world, owned):
+    client = world.client
+    for url in ("/", f"/batches/{owned['batch_id']}", f"/batches/{owned['batch_id']}/metadata",
+                f"/batches/{owned['batch_id']}/similarity/export.json", "/login"):
+        assert client.get(url).headers.get("Cache-Control") == "no-store", url
+    for url in ("/static/css/app.css", f"/items/{owned['item_id']}/thumb.jpg"):
+        response = client.get(url)
+        assert response.status_code == 200 and "no-store" not in response.headers.get("Cache-Control", ""), url

@@ -27,9 +27,13 @@ FORMAT_SUFFIXES = {"JPEG": {"jpg", "jpeg", "jpe", "jfif"}, "MPO": {"jpg", "jpeg"
 
 
 def add_headers(response):
-    """Set the security headers a view has not set itself."""
+    """Set the security headers a view has not set itself; what no view said may be cached is never stored."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    # Pages, fragments and exports show one archive's data: not kept for Back after a logout on a shared
+    # reading-room computer, and not shown stale from the cache on Back (the metadata table would then offer
+    # values the server no longer holds). Static files and images say their own (send_file: no-cache).
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

@@ -153,3 +153,32 @@ def test_an_upload_after_logging_out_in_another_tab_says_so_and_sends_no_more(li
     expect(page.locator("#page-error")).to_contain_text("You are logged out")  # said on the page, not swapped in
     expect(cell).to_have_value("Red barn")  # what was typed stays, to save after logging in again
     expect(page.locator("input[name=password]")).to_have_count(0)
+
+
+def test_going_back_to_the_metadata_table_shows_and_keeps_what_the_server_holds(live_server, page):
+    """Browsers put typed values back on Back or reload; app.js saves cells whose value differs from the page's
+    (edited before htmx had loaded), so a restored value would be saved over what the server holds now."""
+    page.goto(live_server + "/register")
+    page.fill("input[name=name]", "Jon")
+    page.fill("input[name=email]", "jon@example.org")
+    page.fill("input[name=password]", "kestrel harbour violin")
+    page.click("button.primary")
+    page.fill("input[name=password]", "kestrel harbour violin")
+    page.click("button.primary")
+    page.fill("input[name=name]", "Box 4")
+    page.click("text=Create batch")
+    _drop_files(page, "#dropzone", [("red.png", image_bytes("PNG", size=(120, 90), color=COLORS["red.png"]))])
+    expect(page.locator("#upload-list li.result-added")).to_have_count(1)
+    page.click("text=4. Metadata")
+    table_url = page.url
+    cell = page.locator("input[aria-label='title of red.png']")
+    cell.fill("Red barn")
+    cell.press("Tab")
+    expect(page.locator("td.saved").first).to_contain_text("Saved")
+    cell.fill("typed and left without saving")
+    page.goto(live_server + "/")
+    page.go_back()
+    expect(page.locator("input[aria-label='title of red.png']")).to_have_value("Red barn")
+    fresh = page.context.new_page()
+    fresh.goto(table_url)
+    expect(fresh.locator("input[aria-label='title of red.png']")).to_have_value("Red barn")
