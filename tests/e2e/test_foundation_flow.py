@@ -142,6 +142,7 @@ def test_an_upload_after_logging_out_in_another_tab_says_so_and_sends_no_more(li
     other_tab.fill("input[name=password]", "kestrel harbour violin")
     other_tab.click("button.primary")
     page.reload()
+    expect(page.locator("#dropzone.enhanced")).to_be_visible()
     _drop_files(page, "#dropzone", files[:1])
     expect(page.locator("#upload-list li.result-added")).to_have_count(1)
     page.click("text=4. Metadata")
@@ -167,6 +168,7 @@ def test_going_back_to_the_metadata_table_shows_and_keeps_what_the_server_holds(
     page.click("button.primary")
     page.fill("input[name=name]", "Box 4")
     page.click("text=Create batch")
+    expect(page.locator("#dropzone.enhanced")).to_be_visible()  # the new page's script listens for the drop
     _drop_files(page, "#dropzone", [("red.png", image_bytes("PNG", size=(120, 90), color=COLORS["red.png"]))])
     expect(page.locator("#upload-list li.result-added")).to_have_count(1)
     page.click("text=4. Metadata")
