@@ -1,5 +1,5 @@
-"""A stale page or an ended login: the uploader hears why in JSON, an htmx fragment takes the whole page to the
-login message (not the login page inside a card), a form post says the page is out of date; nothing is saved."""
+"""A stale page or an ended login: the uploader hears why in JSON, an htmx request gets the message for the
+page's error line (not the login page inside a card), a form post says the page is out of date; nothing is saved."""
 import io
 
 import pytest
