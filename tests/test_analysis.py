@@ -174,6 +174,16 @@ def test_a_run_whose_worker_died_is_marked_failed_with_a_reason(client, conn, ba
     assert created and again["id"] != run["id"]
 
 
+def test_a_cancel_clicked_before_htmx_loaded_cancels_and_shows_the_tab(client, conn, batch):
+    client.post(f"/batches/{batch}/similarity/run")
+    tab = client.get(f"/batches/{batch}/similarity").get_data(as_text=True)
+    assert f'action="/batches/{batch}/similarity/cancel"' in tab  # the Cancel button is a form's too
+    response = client.post(f"/batches/{batch}/similarity/cancel", data={"answer": "page"})  # a plain form post
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/batches/{batch}/similarity")
+    assert qs.latest_run(conn, batch)["status"] == "cancelled"
+    assert "The last analysis was cancelled" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
 def test_cancel_while_running_stops_between_chunks(conn, app, batch, monkeypatch):
     from zeuge_lite.storage import Storage
     run, _ = analysis.start_or_get_run(conn, batch, "efficientnet-lite0", {}, None)

@@ -46,6 +46,7 @@ def _open_similarity(page):
     _follow(page, "Kodak scans")
     _follow(page, "3. Similarity")
     expect(page.locator("#run-analysis")).to_be_visible()
+    page.wait_for_load_state("load")  # htmx is deferred: a key or click before it has run posts the form instead
 
 
 def _run_analysis(page):

@@ -33,6 +33,8 @@ def _outside_copy(fmt="PNG"):
 
 
 def _run_and_wait(page):
+    expect(page.locator("#run-analysis")).to_be_visible()
+    page.wait_for_load_state("load")  # htmx is deferred: a key or click before it has run posts the form instead
     page.click("#run-analysis")
     expect(page.locator("#analysis")).to_contain_text("Analysed", timeout=120_000)
     expect(page.locator("#groups-status")).to_contain_text("groups found")

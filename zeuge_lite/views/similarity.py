@@ -80,12 +80,14 @@ def progress(batch_id):
 @bp.route("/<int:batch_id>/similarity/cancel", methods=("POST",))
 @login_required
 def cancel(batch_id):
-    """Ask the active run to stop."""
+    """Ask the active run to stop; a plain form post (a click before htmx has loaded) goes back to the tab."""
     batch = similarity_batch(batch_id, write=True)
     conn = get_db()
     run = qs.active_run(conn, batch_id)
     if run:
         qs.request_cancel(conn, run["id"])
+    if request.form.get("answer") == "page" and not request.htmx:
+        return redirect(url_for("similarity.tab", batch_id=batch_id), code=303)
     return _progress_fragment(batch, analysis.run_as_shown(conn, batch_id, current_app.config["RUN_STALE_SECONDS"]))
 
 
